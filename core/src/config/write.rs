@@ -1,0 +1,273 @@
+//! The writer: byte-identical to libdevmapper's `dm_config_write_node` with a putline that adds
+//! `\n` (config-tree.md §2). Iterative, so any depth is safe.
+
+use super::number::{format_float, format_int, format_octal, NumBuf};
+use super::view::{Flags, NodeRef, TreeView, Value};
+
+/// libdevmapper caps indentation at this many tabs.
+const MAX_INDENT: usize = 32;
+const TABS: &[u8; MAX_INDENT] = &[b'\t'; MAX_INDENT];
+
+/// Where written text goes.
+pub trait Sink {
+    /// Takes the next bytes; an error stops the writer.
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow>;
+}
+
+/// The text did not fit; `required` is the whole text's length (the writer keeps counting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Overflow {
+    /// Bytes the whole output needs.
+    pub required: usize,
+}
+
+impl core::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "output buffer too small: {} bytes needed", self.required)
+    }
+}
+
+impl core::error::Error for Overflow {}
+
+/// A sink over a caller's buffer. On overflow it keeps counting so the error says how much room
+/// the whole text needs.
+pub struct SliceSink<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    needed: usize,
+}
+
+impl<'b> SliceSink<'b> {
+    /// Writes into `buf` from the start.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        SliceSink { buf, len: 0, needed: 0 }
+    }
+    /// The written text, or how much room it needed.
+    pub fn finish(self) -> Result<&'b mut [u8], Overflow> {
+        if self.needed > self.len {
+            return Err(Overflow { required: self.needed });
+        }
+        Ok(&mut self.buf[..self.len])
+    }
+}
+
+impl Sink for SliceSink<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+        self.needed += bytes.len();
+        if self.needed == self.len + bytes.len() {
+            if let Some(dst) = self.buf.get_mut(self.len..self.len + bytes.len()) {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts bytes only.
+#[derive(Default)]
+pub struct CountSink(pub usize);
+
+impl Sink for CountSink {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+        self.0 += bytes.len();
+        Ok(())
+    }
+}
+
+impl<const N: usize> Sink for heapless::Vec<u8, N> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+        let required = self.len() + bytes.len();
+        self.extend_from_slice(bytes).map_err(|_| Overflow { required })
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Sink for alloc::vec::Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
+        (**self).put(bytes)
+    }
+}
+
+impl TreeView<'_> {
+    /// Writes the whole tree (`dm_config_write_node(cft->root, …)`).
+    pub fn write<W: Sink>(&self, out: &mut W) -> Result<(), Overflow> {
+        match self.first() {
+            Some(n) => write_nodes(n, false, out),
+            None => Ok(()),
+        }
+    }
+
+    /// Length of [`TreeView::write`]'s output.
+    pub fn written_len(&self) -> usize {
+        let mut c = CountSink(0);
+        let _ = self.write(&mut c);
+        c.0
+    }
+
+    /// Writes into `buf`, returning the text or how much room it needs.
+    pub fn write_to_slice<'b>(&self, buf: &'b mut [u8]) -> Result<&'b mut [u8], Overflow> {
+        let mut s = SliceSink::new(buf);
+        self.write(&mut s)?;
+        s.finish()
+    }
+
+    /// The written text in a new vector.
+    #[cfg(feature = "alloc")]
+    pub fn to_text(&self) -> alloc::vec::Vec<u8> {
+        let mut v = alloc::vec::Vec::new();
+        let _ = self.write(&mut v);
+        v
+    }
+}
+
+impl NodeRef<'_> {
+    /// Writes this node and the siblings after it, this node at indent 0
+    /// (`dm_config_write_node`).
+    pub fn write<W: Sink>(&self, out: &mut W) -> Result<(), Overflow> {
+        write_nodes(*self, false, out)
+    }
+
+    /// Writes this node only (`dm_config_write_one_node`).
+    pub fn write_one<W: Sink>(&self, out: &mut W) -> Result<(), Overflow> {
+        write_nodes(*self, true, out)
+    }
+}
+
+fn indent(level: usize) -> &'static [u8] {
+    &TABS[..level.min(MAX_INDENT)]
+}
+
+fn write_nodes<W: Sink>(start: NodeRef<'_>, only_one: bool, out: &mut W) -> Result<(), Overflow> {
+    let mut n = start;
+    let mut level = 0usize;
+    loop {
+        out.put(indent(level))?;
+        write_key(n.key(), out)?;
+        if n.is_section() {
+            out.put(b" {\n")?;
+            if let Some(c) = n.children().next() {
+                n = c;
+                level += 1;
+                continue;
+            }
+            out.put(indent(level))?;
+            out.put(b"}\n")?;
+        } else {
+            write_values(n, out)?;
+            out.put(b"\n")?;
+        }
+        // `n` is finished: move to its next sibling, closing sections on the way up.
+        loop {
+            if level == 0 && only_one {
+                return Ok(());
+            }
+            if let Some(s) = n.next_sibling() {
+                n = s;
+                break;
+            }
+            if level == 0 {
+                return Ok(());
+            }
+            n = match n.parent() {
+                Some(p) => p,
+                None => return Ok(()),
+            };
+            level -= 1;
+            out.put(indent(level))?;
+            out.put(b"}\n")?;
+        }
+    }
+}
+
+fn write_key<W: Sink>(key: &[u8], out: &mut W) -> Result<(), Overflow> {
+    // Quoted only for these three bytes, never for spaces, `=` or braces (config-tree.md §2.1).
+    if key.iter().any(|&c| matches!(c, b'#' | b'"' | b'!')) {
+        out.put(b"\"")?;
+        write_escaped(key, out)?;
+        out.put(b"\"")
+    } else {
+        out.put(key)
+    }
+}
+
+fn write_escaped<W: Sink>(s: &[u8], out: &mut W) -> Result<(), Overflow> {
+    let mut rest = s;
+    while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+        out.put(&rest[..i])?;
+        out.put(if rest[i] == b'"' { b"\\\"" } else { b"\\\\" })?;
+        rest = &rest[i + 1..];
+    }
+    out.put(rest)
+}
+
+fn write_values<W: Sink>(n: NodeRef<'_>, out: &mut W) -> Result<(), Overflow> {
+    let mut values = n.values();
+    let Some(first) = values.next() else { return Ok(()) };
+    // The first value's flags decide spacing and brackets for the whole line.
+    let spaces = first.flags.contains(Flags::EXTRA_SPACES);
+    let sp: &[u8] = if spaces { b" " } else { b"" };
+    out.put(sp)?;
+    out.put(b"=")?;
+    out.put(sp)?;
+    let second = values.next();
+    if let Some(second) = second {
+        out.put(b"[")?;
+        out.put(sp)?;
+        let mut v = Some(first);
+        let mut rest = core::iter::once(second).chain(values);
+        while let Some(cur) = v {
+            if cur.value == Value::EmptyArray {
+                break;
+            }
+            write_value(cur.value, cur.flags, out)?;
+            v = rest.next();
+            if matches!(v, Some(nv) if nv.value != Value::EmptyArray) {
+                out.put(b",")?;
+                out.put(sp)?;
+            }
+        }
+        out.put(sp)?;
+        out.put(b"]")
+    } else {
+        let bracket = first.flags.contains(Flags::ARRAY) && first.value != Value::EmptyArray;
+        if bracket {
+            out.put(b"[")?;
+            out.put(sp)?;
+        }
+        write_value(first.value, first.flags, out)?;
+        if bracket {
+            out.put(sp)?;
+            out.put(b"]")?;
+        }
+        Ok(())
+    }
+}
+
+fn write_value<W: Sink>(v: Value<'_>, flags: Flags, out: &mut W) -> Result<(), Overflow> {
+    let mut buf = [0u8; 24];
+    match v {
+        Value::Str(s) => {
+            let quote: &[u8] = if flags.contains(Flags::STRING_NO_QUOTES) { b"" } else { b"\"" };
+            out.put(quote)?;
+            write_escaped(s, out)?;
+            out.put(quote)
+        }
+        Value::Int(i) if flags.contains(Flags::INT_OCTAL) => out.put(format_octal(i, &mut buf)),
+        Value::Int(i) => out.put(format_int(i, &mut buf)),
+        Value::Float(f) => {
+            let mut b = NumBuf::new();
+            format_float(f, &mut b);
+            out.put(b.as_bytes())
+        }
+        Value::EmptyArray => out.put(if flags.contains(Flags::EXTRA_SPACES) { b"[ ]" } else { b"[]" }),
+    }
+}

@@ -1,0 +1,17 @@
+//! Keelson's protocol core: every protocol as pure, sans-IO logic that both shells drive.
+//!
+//! - [`config`]: the dm_config text format (byte-compatible with libdevmapper), lookups, builder
+//!   and postcard form — the message format of the whole control plane.
+//!
+//! The crate is `no_std` and needs no allocator unless the `alloc` feature is on; capacities are
+//! const generics or caller buffers. No input makes it panic: malformed bytes are typed errors.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod config;
