@@ -115,7 +115,9 @@ impl<'de, S: Storage> Visitor<'de> for TreeVisitor<'_, '_, S> {
         f.write_str("a keelson config tree (version, nodes)")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let version: u8 = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let version: u8 = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
         if version != FORMAT_VERSION {
             return Err(de::Error::custom("unsupported config tree format version"));
         }
@@ -142,7 +144,10 @@ impl<'de, S: Storage> Visitor<'de> for NodesSeed<'_, '_, S> {
         let tree = self.0;
         // The last node decoded and its depth; its ancestors are found through parent links.
         let mut last: Option<(u32, NodeId)> = None;
-        while let Some(()) = seq.next_element_seed(NodeSeed { tree: &mut *tree, last: &mut last })? {}
+        while let Some(()) = seq.next_element_seed(NodeSeed {
+            tree: &mut *tree,
+            last: &mut last,
+        })? {}
         Ok(())
     }
 }
@@ -165,7 +170,9 @@ impl<'de, S: Storage> Visitor<'de> for NodeSeed<'_, '_, '_, S> {
         f.write_str("a node (depth, key, values)")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let depth: u32 = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let depth: u32 = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
         let key: &'de [u8] = seq
             .next_element::<Key<'de>>()?
             .ok_or_else(|| de::Error::invalid_length(1, &self))?
@@ -178,7 +185,12 @@ impl<'de, S: Storage> Visitor<'de> for NodeSeed<'_, '_, '_, S> {
         let parent = match *self.last {
             Some((mut d, mut n)) if depth > 0 => {
                 while d >= depth {
-                    n = self.tree.view().node(n).and_then(|r| r.parent()).map_or(NodeId::ROOT, |p| p.id());
+                    n = self
+                        .tree
+                        .view()
+                        .node(n)
+                        .and_then(|r| r.parent())
+                        .map_or(NodeId::ROOT, |p| p.id());
                     d -= 1;
                 }
                 n
@@ -187,8 +199,11 @@ impl<'de, S: Storage> Visitor<'de> for NodeSeed<'_, '_, '_, S> {
         };
         let id = self.tree.add_node(parent, key).map_err(de::Error::custom)?;
         *self.last = Some((depth, id));
-        seq.next_element_seed(ValuesSeed { tree: self.tree, node: id })?
-            .ok_or_else(|| de::Error::invalid_length(2, &"a node (depth, key, values)"))
+        seq.next_element_seed(ValuesSeed {
+            tree: self.tree,
+            node: id,
+        })?
+        .ok_or_else(|| de::Error::invalid_length(2, &"a node (depth, key, values)"))
     }
 }
 
@@ -224,7 +239,9 @@ impl<'de, S: Storage> Visitor<'de> for ValuesSeed<'_, '_, S> {
                 Scalar::Str(b) => Value::Str(b),
                 Scalar::EmptyArray => Value::EmptyArray,
             };
-            self.tree.push_value(self.node, v, Flags(flags)).map_err(de::Error::custom)?;
+            self.tree
+                .push_value(self.node, v, Flags(flags))
+                .map_err(de::Error::custom)?;
         }
         Ok(())
     }

@@ -98,11 +98,17 @@ impl fmt::Display for ErrorKind {
             ErrorKind::ExpectedValue => f.write_str("expected a value"),
             ErrorKind::EmptyKey => f.write_str("empty section identifier"),
             ErrorKind::UnterminatedString => f.write_str("unterminated quoted string"),
-            ErrorKind::BadInteger => f.write_str("invalid integer (base 10, or base 8 with a leading 0; 64-bit range)"),
+            ErrorKind::BadInteger => {
+                f.write_str("invalid integer (base 10, or base 8 with a leading 0; 64-bit range)")
+            }
             ErrorKind::BadFloat => f.write_str("float out of range"),
             ErrorKind::Empty => f.write_str("no settings found"),
             ErrorKind::TooDeep { limit } => write!(f, "sections nested deeper than {limit}"),
-            ErrorKind::Capacity { arena, capacity, needed } => write!(
+            ErrorKind::Capacity {
+                arena,
+                capacity,
+                needed,
+            } => write!(
                 f,
                 "{arena} arena full: capacity {capacity}, this input needs up to {needed}"
             ),

@@ -4,15 +4,36 @@
 use super::error::Arena;
 use super::store::{Idx, Span, Storage, NIL};
 
-pub(crate) const INITIAL_SLOTS: usize = 64;
+/// Initial table size for growable storage, from the parser's estimate of nodes to come.
+pub(crate) fn initial_slots(estimate: usize) -> usize {
+    (estimate * 2).next_power_of_two().max(64)
+}
 
-fn hash(parent: Idx, key: &[u8]) -> usize {
-    // FNV-1a; keys are short and this runs once per key.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(parent);
-    for &b in key {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+/// The home slot of (parent, key) in a table of `slots` slots.
+fn home(parent: Idx, key: &[u8], slots: usize) -> usize {
+    // Word-at-a-time multiply-rotate (FxHash-like): keys are short and this runs once per key.
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = u64::from(parent).wrapping_mul(K);
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     }
-    (h ^ (h >> 29)) as usize
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(w) ^ key.len() as u64).wrapping_mul(K);
+    h ^= h >> 32;
+    // Lemire's multiply-shift maps the hash onto any table size without a division.
+    ((u128::from(h) * slots as u128) >> 64) as usize
+}
+
+fn step(i: usize, slots: usize) -> usize {
+    if i + 1 == slots {
+        0
+    } else {
+        i + 1
+    }
 }
 
 fn key_of<'a, S: Storage>(st: &'a S, src: &'a [u8], n: Idx) -> (Idx, &'a [u8]) {
@@ -27,7 +48,7 @@ pub(crate) fn find<S: Storage>(st: &S, src: &[u8], parent: Idx, key: Span) -> Op
     if slots == 0 {
         return scan(st, src, parent, want);
     }
-    let mut i = hash(parent, want) % slots;
+    let mut i = home(parent, want, slots);
     loop {
         let n = st.index()[i];
         if n == NIL {
@@ -37,7 +58,7 @@ pub(crate) fn find<S: Storage>(st: &S, src: &[u8], parent: Idx, key: Span) -> Op
         if p == parent && k == want {
             return Some(n);
         }
-        i = (i + 1) % slots;
+        i = step(i, slots);
     }
 }
 
@@ -72,7 +93,7 @@ pub(crate) fn insert<S: Storage>(st: &mut S, src: &[u8], n: Idx) {
 fn place<S: Storage>(st: &mut S, src: &[u8], n: Idx) {
     let slots = st.index().len();
     let (p, k) = key_of(st, src, n);
-    let mut i = hash(p, k) % slots;
+    let mut i = home(p, k, slots);
     // Fixed storage has as many slots as nodes and the root is never placed, so a free slot exists.
     for _ in 0..slots {
         let slot = &mut st.index_mut()[i];
@@ -80,6 +101,6 @@ fn place<S: Storage>(st: &mut S, src: &[u8], n: Idx) {
             *slot = n;
             return;
         }
-        i = (i + 1) % slots;
+        i = step(i, slots);
     }
 }

@@ -15,7 +15,9 @@ pub(crate) enum Tok {
     Int,
     Float,
     /// `"…"`; `escaped` says whether it contains `\"` or `\\` and so needs unescaping.
-    DoubleQuoted { escaped: bool },
+    DoubleQuoted {
+        escaped: bool,
+    },
     SingleQuoted,
     /// A quoted string whose closing quote is missing.
     Unterminated,
@@ -33,6 +35,7 @@ impl Tok {
 const SPACE: u8 = 1; // C isspace: ' ' \t \n \v \f \r
 const WORD_END: u8 = 2; // ends an identifier or bare string: space, '#', '=', '{', '}'
 const DIGIT: u8 = 4;
+const SLASH: u8 = 8;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -46,6 +49,7 @@ static CLASS: [u8; 256] = {
     t[b'=' as usize] = WORD_END;
     t[b'{' as usize] = WORD_END;
     t[b'}' as usize] = WORD_END;
+    t[b'/' as usize] = SLASH;
     let mut d = b'0';
     while d <= b'9' {
         t[d as usize] = DIGIT;
@@ -61,13 +65,22 @@ pub(crate) struct Lexer<'s> {
     pub tok: Tok,
     pub start: usize,
     pub end: usize,
+    /// Whether an identifier or bare string contains `/` (a key path to split).
+    pub slash: bool,
 }
 
 impl<'s> Lexer<'s> {
     /// `src` must already be cut at its first NUL (a NUL ends the input, like libdevmapper's C
     /// strings).
     pub fn new(src: &'s [u8]) -> Self {
-        let mut l = Lexer { src, pos: 0, tok: Tok::SectionEnd, start: 0, end: 0 };
+        let mut l = Lexer {
+            src,
+            pos: 0,
+            tok: Tok::SectionEnd,
+            start: 0,
+            end: 0,
+            slash: false,
+        };
         l.advance();
         l
     }
@@ -115,7 +128,8 @@ impl<'s> Lexer<'s> {
             b'"' => {
                 let mut escaped = false;
                 loop {
-                    match memchr::memchr2(b'"', b'\\', &s[e..]) {
+                    let stop = memchr::memchr2(b'"', b'\\', &s[e..]);
+                    match stop {
                         None => {
                             e = s.len();
                             break Tok::Unterminated;
@@ -147,7 +161,9 @@ impl<'s> Lexer<'s> {
                     Tok::Unterminated
                 }
             },
-            c if values_allowed && (CLASS[c as usize] & DIGIT != 0 || matches!(c, b'+' | b'-' | b'.')) => {
+            c if values_allowed
+                && (CLASS[c as usize] & DIGIT != 0 || matches!(c, b'+' | b'-' | b'.')) =>
+            {
                 let mut dot = c == b'.';
                 while e < s.len() {
                     let d = s[e];
@@ -166,10 +182,17 @@ impl<'s> Lexer<'s> {
                     Tok::Int
                 }
             }
-            _ => {
-                while e < s.len() && CLASS[s[e] as usize] & WORD_END == 0 {
+            c => {
+                let mut seen = CLASS[c as usize];
+                while e < s.len() {
+                    let class = CLASS[s[e] as usize];
+                    if class & WORD_END != 0 {
+                        break;
+                    }
+                    seen |= class;
                     e += 1;
                 }
+                self.slash = seen & SLASH != 0;
                 if values_allowed {
                     Tok::Bare
                 } else {

@@ -1,11 +1,11 @@
 //! The config tree: libdevmapper's `dm_config` text format (config-tree.md §1–2), path lookups, a
 //! builder, and a postcard binary form.
 //!
-//! - [`lex`] and [`parse`]: text → tree, in dup-check ([`Duplicates::Merge`]) or libdaemon
+//! - `lex` and [`parse`]: text → tree, in dup-check ([`Duplicates::Merge`]) or libdaemon
 //!   ([`Duplicates::Keep`]) mode, with typed, positioned errors and an explicit depth limit.
 //! - [`store`]: where a tree lives — [`Fixed`] capacity (no allocator) or [`Growable`] (`alloc`).
 //! - [`tree`]: [`Tree`], parsing entry points and the builder; [`view`]: read-only access.
-//! - [`write`]: tree → text, byte-identical to `dm_config_write_node`.
+//! - [`write`](mod@write): tree → text, byte-identical to `dm_config_write_node`.
 //! - [`lookup`]: `find_str`/`find_int64`/… with upstream's type rules, and cascades.
 //! - `binary` (feature `serde`): the postcard form.
 //!

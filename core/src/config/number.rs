@@ -4,9 +4,8 @@
 use core::fmt::Write as _;
 
 /// `strtoll(text, &end, 0)` that must consume the whole token (lvm2 HEAD): optional sign, a
-/// leading `0` means octal. `None` when a digit is invalid for the base, there are no digits, or
-/// the value leaves the i64 range; `Some(Err(()))` marks range overflow so the caller can apply
-/// the `creation_time` repair.
+/// leading `0` means octal. Range overflow is its own error so the caller can apply the
+/// `creation_time` repair.
 pub(crate) fn parse_int(text: &[u8]) -> Result<i64, IntError> {
     let (neg, digits) = match text.first() {
         Some(b'-') => (true, &text[1..]),
@@ -16,7 +15,11 @@ pub(crate) fn parse_int(text: &[u8]) -> Result<i64, IntError> {
     if digits.is_empty() {
         return Err(IntError::Syntax);
     }
-    let base: u64 = if digits.len() > 1 && digits[0] == b'0' { 8 } else { 10 };
+    let base: u64 = if digits.len() > 1 && digits[0] == b'0' {
+        8
+    } else {
+        10
+    };
     let mut mag: u64 = 0;
     let mut overflow = false;
     for &d in digits {
@@ -33,7 +36,11 @@ pub(crate) fn parse_int(text: &[u8]) -> Result<i64, IntError> {
     if overflow || mag > limit {
         return Err(IntError::Range);
     }
-    Ok(if neg { (mag as i64).wrapping_neg() } else { mag as i64 })
+    Ok(if neg {
+        (mag as i64).wrapping_neg()
+    } else {
+        mag as i64
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -48,7 +55,10 @@ pub(crate) fn exponent_len(rest: &[u8]) -> usize {
         return 0;
     }
     let sign = usize::from(matches!(rest.get(1), Some(b'+' | b'-')));
-    let digits = rest[1 + sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = rest[1 + sign..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     if digits == 0 {
         0
     } else {
@@ -60,18 +70,60 @@ pub(crate) fn exponent_len(rest: &[u8]) -> usize {
 /// reads), narrowed to `float` as libdevmapper stores it. `None` for strtod's ERANGE.
 pub(crate) fn parse_float(text: &[u8]) -> Option<f32> {
     let has_digit = |t: &[u8]| t.iter().any(u8::is_ascii_digit);
-    let mantissa_end = text.iter().position(|c| matches!(c, b'e' | b'E')).unwrap_or(text.len());
+    let mantissa_end = text
+        .iter()
+        .position(|c| matches!(c, b'e' | b'E'))
+        .unwrap_or(text.len());
     if !has_digit(&text[..mantissa_end]) {
         // strtod converts nothing ("." or "-.") and returns 0.
         return Some(0.0);
     }
-    let s = core::str::from_utf8(text).ok()?;
-    let d: f64 = s.parse().ok()?;
-    let nonzero = text[..mantissa_end].iter().any(|c| matches!(c, b'1'..=b'9'));
+    let d = match fast_decimal(text) {
+        Some(d) => d,
+        None => core::str::from_utf8(text).ok()?.parse().ok()?,
+    };
+    let nonzero = text[..mantissa_end]
+        .iter()
+        .any(|c| matches!(c, b'1'..=b'9'));
     if d.is_infinite() || (nonzero && d.abs() < f64::MIN_POSITIVE) {
         return None;
     }
     Some(d as f32)
+}
+
+/// Clinger's fast path: a decimal of at most 15 significant digits and 22 fractional digits, with
+/// no exponent, is `m / 10^k` with both operands exact in f64, so one division rounds exactly as
+/// strtod does.
+fn fast_decimal(text: &[u8]) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (neg, body) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut m: u64 = 0;
+    let (mut digits, mut frac, mut seen_dot) = (0u32, 0usize, false);
+    for &c in body {
+        match c {
+            b'.' if !seen_dot => seen_dot = true,
+            b'0'..=b'9' => {
+                if m != 0 || c != b'0' {
+                    digits += 1;
+                }
+                m = m * 10 + u64::from(c - b'0');
+                frac += usize::from(seen_dot);
+                if digits > 15 {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    let d = m as f64 / *POW10.get(frac)?;
+    Some(if neg { -d } else { d })
 }
 
 /// A fixed buffer that `core::fmt` can write into (numbers never need more than it holds).
@@ -82,7 +134,10 @@ pub(crate) struct NumBuf {
 
 impl NumBuf {
     pub(crate) fn new() -> Self {
-        NumBuf { buf: [0; 64], len: 0 }
+        NumBuf {
+            buf: [0; 64],
+            len: 0,
+        }
     }
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
@@ -101,21 +156,25 @@ impl core::fmt::Write for NumBuf {
 
 /// `%lld`.
 pub(crate) fn format_int(v: i64, out: &mut [u8; 24]) -> &[u8] {
-    let mut i = out.len();
-    let mut m = v.unsigned_abs();
-    loop {
-        i -= 1;
-        out[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
+    let mut i = format_u64_at(v.unsigned_abs(), out);
     if v < 0 {
         i -= 1;
         out[i] = b'-';
     }
     &out[i..]
+}
+
+/// Writes `m` in decimal at the end of `out`, returning where it starts.
+fn format_u64_at(mut m: u64, out: &mut [u8; 24]) -> usize {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            return i;
+        }
+    }
 }
 
 /// `"0%" PRIo64`: a leading 0, then the value as unsigned 64-bit octal.
@@ -135,15 +194,64 @@ pub(crate) fn format_octal(v: i64, out: &mut [u8; 24]) -> &[u8] {
     &out[i..]
 }
 
-/// `%f` of the float promoted to double: six decimals, exact rounding, `inf`/`nan` as glibc.
+/// `%f` of the float promoted to double: six decimals, exact rounding (ties to even, as glibc),
+/// `inf`/`nan` as glibc prints them.
 pub(crate) fn format_float(v: f32, out: &mut NumBuf) {
-    let d = v as f64;
-    // Finite f32 values have at most 39 integer digits, so this always fits.
-    let _ = if d.is_nan() {
-        out.write_str(if d.is_sign_negative() { "-nan" } else { "nan" })
+    if !v.is_finite() {
+        let d = v as f64;
+        let _ = match (d.is_nan(), d.is_sign_negative()) {
+            (true, true) => out.write_str("-nan"),
+            (true, false) => out.write_str("nan"),
+            (false, true) => out.write_str("-inf"),
+            (false, false) => out.write_str("inf"),
+        };
+        return;
+    }
+    // v = mant * 2^exp exactly; scale by 10^6 and round to an integer in u128 arithmetic.
+    let bits = v.to_bits();
+    let biased = ((bits >> 23) & 0xff) as i32;
+    let frac = u128::from(bits & 0x7f_ffff);
+    let (mant, exp) = if biased == 0 {
+        (frac, -149)
     } else {
-        write!(out, "{d:.6}")
+        (frac | 0x80_0000, biased - 150)
     };
+    let (int, micros) = if exp >= 0 {
+        // An integer below 2^128: no fraction to round.
+        (mant << exp, 0)
+    } else {
+        let shift = (-exp) as u32;
+        // mant * 10^6 < 2^44; at 64 or more bits of shift it rounds to zero.
+        let scaled = mant * 1_000_000;
+        let rounded = if shift >= 64 {
+            0
+        } else {
+            let q = scaled >> shift;
+            let r = scaled & ((1u128 << shift) - 1);
+            let half = 1u128 << (shift - 1);
+            q + u128::from(r > half || (r == half && q & 1 == 1))
+        };
+        (rounded / 1_000_000, (rounded % 1_000_000) as u32)
+    };
+    if v.is_sign_negative() {
+        let _ = out.write_str("-");
+    }
+    let mut buf = [0u8; 24];
+    let _ = match u64::try_from(int) {
+        Ok(i) => {
+            let at = format_u64_at(i, &mut buf);
+            out.write_str(core::str::from_utf8(&buf[at..]).unwrap_or(""))
+        }
+        Err(_) => write!(out, "{int}"),
+    };
+    let mut frac = [b'0'; 7];
+    frac[0] = b'.';
+    let mut m = micros;
+    for d in frac[1..].iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    let _ = out.write_str(core::str::from_utf8(&frac).unwrap_or(""));
 }
 
 #[cfg(test)]
@@ -183,34 +291,61 @@ mod tests {
         assert_eq!(parse_float(b"0.0e-999"), Some(0.0));
     }
 
-    fn f(v: f32) -> alloc_free::S {
+    fn f(v: f32) -> std::string::String {
         let mut b = NumBuf::new();
         format_float(v, &mut b);
-        alloc_free::S::from(b.as_bytes())
+        std::string::String::from_utf8(b.as_bytes().to_vec()).unwrap()
     }
 
-    mod alloc_free {
-        #[derive(PartialEq, Debug)]
-        pub struct S(pub [u8; 64], pub usize);
-        impl From<&[u8]> for S {
-            fn from(b: &[u8]) -> S {
-                let mut s = [0; 64];
-                s[..b.len()].copy_from_slice(b);
-                S(s, b.len())
-            }
+    #[test]
+    fn fast_decimal_path_rounds_like_the_full_parser() {
+        let mut x: u64 = 7;
+        for _ in 0..100_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let int = x >> 40;
+            let frac = (x >> 8) % 1_000_000_000;
+            let places = (x % 10) as usize;
+            let s = std::format!("{int}.{frac:09}");
+            let s = &s[..s.len() - places];
+            let slow: f64 = s.parse().unwrap();
+            assert_eq!(
+                fast_decimal(s.as_bytes()),
+                Some(slow).filter(|_| s.len() <= 16),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn floats_print_like_percent_f() {
-        assert_eq!(f(1.5), b"1.500000"[..].into());
-        assert_eq!(f(-0.0), b"-0.000000"[..].into());
-        assert_eq!(f(0.0000001), b"0.000000"[..].into());
-        assert_eq!(f(3.141_592_7), b"3.141593"[..].into());
-        assert_eq!(f(1e20), b"100000002004087734272.000000"[..].into());
-        assert_eq!(f(f32::INFINITY), b"inf"[..].into());
+        assert_eq!(f(1.5), "1.500000");
+        assert_eq!(f(-0.0), "-0.000000");
+        assert_eq!(f(0.0000001), "0.000000");
+        assert_eq!(f(2.718_281_7), "2.718282");
+        assert_eq!(f(1e20), "100000002004087734272.000000");
+        assert_eq!(f(f32::INFINITY), "inf");
         // Exact ties round to even, as glibc does.
-        assert_eq!(f(0.0078125), b"0.007812"[..].into());
+        assert_eq!(f(0.0078125), "0.007812");
+        assert_eq!(f(0.0234375), "0.023438");
+        assert_eq!(
+            f(f32::MAX),
+            "340282346638528859811704183484516925440.000000"
+        );
+        assert_eq!(f(-f32::MIN_POSITIVE), "-0.000000");
+        assert_eq!(f(1e-45), "0.000000");
+        assert_eq!(f(123456789.5), "123456792.000000");
+        assert_eq!(f(-f32::INFINITY), "-inf");
+        // Against core's exact formatter over a spread of values.
+        let mut x: u32 = 1;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let v = f32::from_bits(x);
+            if v.is_finite() {
+                assert_eq!(f(v), std::format!("{:.6}", v as f64), "{v:e}");
+            }
+        }
     }
 
     #[test]

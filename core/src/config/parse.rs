@@ -37,9 +37,15 @@ pub struct ParseOptions {
 
 impl ParseOptions {
     /// `dm_config_from_string`'s behaviour.
-    pub const MERGE: ParseOptions = ParseOptions { duplicates: Duplicates::Merge, max_depth: 128 };
+    pub const MERGE: ParseOptions = ParseOptions {
+        duplicates: Duplicates::Merge,
+        max_depth: 128,
+    };
     /// libdaemon's behaviour.
-    pub const KEEP: ParseOptions = ParseOptions { duplicates: Duplicates::Keep, max_depth: 128 };
+    pub const KEEP: ParseOptions = ParseOptions {
+        duplicates: Duplicates::Keep,
+        max_depth: 128,
+    };
 }
 
 impl Default for ParseOptions {
@@ -117,15 +123,25 @@ impl<S: Storage> Parser<'_, '_, S> {
             Arena::Bytes => bytes + if self.borrow { 0 } else { self.src.len() },
         };
         let capacity = self.st.capacity(arena).unwrap_or(0);
-        self.err(ErrorKind::Capacity { arena, capacity, needed }, self.lx.start)
+        self.err(
+            ErrorKind::Capacity {
+                arena,
+                capacity,
+                needed,
+            },
+            self.lx.start,
+        )
     }
 
     fn file(&mut self) -> Result<(), Error> {
+        // Most lines hold one setting; one fast newline count saves many reallocations.
+        let lines = memchr::memchr_iter(b'\n', self.src).count() + 1;
+        self.st.reserve(lines, lines);
         self.st
             .push_node(NodeRec::new(Span::EMPTY, NIL))
             .map_err(|_| self.full(Arena::Nodes))?;
         if self.merge {
-            self.st.reset_index(index::INITIAL_SLOTS);
+            self.st.reset_index(index::initial_slots(lines));
         }
         let mut open = [0u8; MAX_DEPTH as usize];
         let mut n_open = 0usize;
@@ -145,8 +161,13 @@ impl<S: Storage> Parser<'_, '_, S> {
                 _ => {
                     let at = self.lx.start;
                     let key = self.key()?;
+                    let path = self.lx.tok != Tok::Ident || self.lx.slash;
                     self.lx.advance();
-                    let (node, segs) = self.find_or_make(cur, key, depth, at)?;
+                    let (node, segs) = if path {
+                        self.find_or_make(cur, key, depth, at)?
+                    } else {
+                        (self.find_or_make_one(cur, key, depth, at)?, 1)
+                    };
                     match self.lx.tok {
                         Tok::SectionBegin => {
                             open[n_open] = segs;
@@ -177,7 +198,9 @@ impl<S: Storage> Parser<'_, '_, S> {
     }
 
     fn node_key(&self, n: Idx) -> &[u8] {
-        self.st.nodes()[n as usize].key.get(self.src, self.st.bytes())
+        self.st.nodes()[n as usize]
+            .key
+            .get(self.src, self.st.bytes())
     }
 
     /// The current token as a key: its span (in the input or, once unescaped, in the arena).
@@ -243,7 +266,13 @@ impl<S: Storage> Parser<'_, '_, S> {
 
     /// Walks a `/`-separated key from `parent`, finding (merge mode) or making each segment.
     /// Returns the last node and the number of segments walked.
-    fn find_or_make(&mut self, parent: Idx, key: Span, depth: u32, at: usize) -> Result<(Idx, u8), Error> {
+    fn find_or_make(
+        &mut self,
+        parent: Idx,
+        key: Span,
+        depth: u32,
+        at: usize,
+    ) -> Result<(Idx, u8), Error> {
         let mut parent = parent;
         let mut segs: u32 = 0;
         let mut pos = 0usize;
@@ -257,9 +286,18 @@ impl<S: Storage> Parser<'_, '_, S> {
             let seg = key.sub(pos, end - pos);
             segs += 1;
             if depth + segs > self.max_depth {
-                return Err(self.err(ErrorKind::TooDeep { limit: self.max_depth }, at));
+                return Err(self.err(
+                    ErrorKind::TooDeep {
+                        limit: self.max_depth,
+                    },
+                    at,
+                ));
             }
-            let found = if self.merge { index::find(&*self.st, self.src, parent, seg) } else { None };
+            let found = if self.merge {
+                index::find(&*self.st, self.src, parent, seg)
+            } else {
+                None
+            };
             let node = match found {
                 Some(n) => n,
                 None => self.make(parent, seg, key)?,
@@ -272,12 +310,38 @@ impl<S: Storage> Parser<'_, '_, S> {
         }
     }
 
+    /// `find_or_make` for a key known to hold no `/` (the common case).
+    fn find_or_make_one(
+        &mut self,
+        parent: Idx,
+        key: Span,
+        depth: u32,
+        at: usize,
+    ) -> Result<Idx, Error> {
+        if depth >= self.max_depth {
+            return Err(self.err(
+                ErrorKind::TooDeep {
+                    limit: self.max_depth,
+                },
+                at,
+            ));
+        }
+        if self.merge {
+            if let Some(n) = index::find(&*self.st, self.src, parent, key) {
+                return Ok(n);
+            }
+        }
+        self.make(parent, key, key)
+    }
+
     fn make(&mut self, parent: Idx, seg: Span, key: Span) -> Result<Idx, Error> {
         // A segment of a borrowed key must be copied in copy mode; arena keys already are.
         let seg = if !self.borrow && !key.is_arena() {
             let bytes = seg.get(self.src, &[]);
             let off = self.st.bytes().len();
-            self.st.push_bytes(bytes).map_err(|_| self.full(Arena::Bytes))?;
+            self.st
+                .push_bytes(bytes)
+                .map_err(|_| self.full(Arena::Bytes))?;
             Span::arena(off, seg.len())
         } else {
             seg
@@ -330,7 +394,11 @@ impl<S: Storage> Parser<'_, '_, S> {
     fn push_value(&mut self, data: Data) -> Result<Idx, Error> {
         let id = self.st.values().len() as Idx;
         self.st
-            .push_value(ValueRec { data, flags: 0, next: NIL })
+            .push_value(ValueRec {
+                data,
+                flags: 0,
+                next: NIL,
+            })
             .map_err(|_| self.full(Arena::Values))?;
         Ok(id)
     }
@@ -356,7 +424,9 @@ impl<S: Storage> Parser<'_, '_, S> {
                 }
             }
             Tok::Bare => Data::Str(self.keep(at, self.lx.end)?),
-            Tok::SingleQuoted | Tok::DoubleQuoted { .. } | Tok::Unterminated => Data::Str(self.string()?),
+            Tok::SingleQuoted | Tok::DoubleQuoted { .. } | Tok::Unterminated => {
+                Data::Str(self.string()?)
+            }
             _ => return Err(self.err(ErrorKind::ExpectedValue, at)),
         };
         let id = self.push_value(data)?;

@@ -3,7 +3,7 @@
 //! A tree is three flat arenas (nodes, values, string bytes) linked by `u32` indices, so no part of
 //! the core ever recurses over a tree and a hostile input cannot blow the stack.
 
-use super::error::Arena;
+use super::error::{Arena, Full};
 
 /// Index of a record in an arena; `NIL` means "none".
 pub(crate) type Idx = u32;
@@ -24,11 +24,17 @@ impl Span {
 
     pub(crate) fn input(off: usize, len: usize) -> Span {
         // The parser rejects inputs of 2 GiB or more, so both fit.
-        Span { off: off as u32, len: len as u32 }
+        Span {
+            off: off as u32,
+            len: len as u32,
+        }
     }
 
     pub(crate) fn arena(off: usize, len: usize) -> Span {
-        Span { off: off as u32 | IN_ARENA, len: len as u32 }
+        Span {
+            off: off as u32 | IN_ARENA,
+            len: len as u32,
+        }
     }
 
     pub(crate) fn is_arena(self) -> bool {
@@ -37,7 +43,10 @@ impl Span {
 
     /// The part `pos..pos + len` of this span (same place: input or arena).
     pub(crate) fn sub(self, pos: usize, len: usize) -> Span {
-        Span { off: self.off + pos as u32, len: len as u32 }
+        Span {
+            off: self.off + pos as u32,
+            len: len as u32,
+        }
     }
 
     pub(crate) fn len(self) -> usize {
@@ -68,7 +77,14 @@ pub struct NodeRec {
 
 impl NodeRec {
     pub(crate) fn new(key: Span, parent: Idx) -> Self {
-        NodeRec { key, parent, first_child: NIL, last_child: NIL, next: NIL, value: NIL }
+        NodeRec {
+            key,
+            parent,
+            first_child: NIL,
+            last_child: NIL,
+            next: NIL,
+            value: NIL,
+        }
     }
 }
 
@@ -109,8 +125,8 @@ pub trait Storage {
     fn push_value(&mut self, v: ValueRec) -> Result<(), ValueRec>;
     /// The byte arena.
     fn bytes(&self) -> &[u8];
-    /// Appends to the byte arena; `Err` (and nothing appended) when it does not fit.
-    fn push_bytes(&mut self, b: &[u8]) -> Result<(), ()>;
+    /// Appends to the byte arena; nothing is appended when it does not fit.
+    fn push_bytes(&mut self, b: &[u8]) -> Result<(), Full>;
     /// The sibling index's slots (may be empty: then the parser scans siblings).
     fn index(&self) -> &[Idx];
     /// The sibling index's slots, mutably.
@@ -121,6 +137,9 @@ pub trait Storage {
     fn capacity(&self, arena: Arena) -> Option<usize>;
     /// Drops every record.
     fn clear(&mut self);
+    /// A hint that about this many more nodes and values are coming (growable storage reserves
+    /// them in one go instead of reallocating along the way).
+    fn reserve(&mut self, _nodes: usize, _values: usize) {}
 }
 
 /// Storage with capacity fixed at compile time: `NODES` nodes, `VALUES` values, `BYTES` bytes of
@@ -174,8 +193,10 @@ impl<const N: usize, const V: usize, const B: usize> Storage for Fixed<N, V, B> 
     fn bytes(&self) -> &[u8] {
         &self.bytes
     }
-    fn push_bytes(&mut self, b: &[u8]) -> Result<(), ()> {
-        self.bytes.extend_from_slice(b).map_err(|_| ())
+    fn push_bytes(&mut self, b: &[u8]) -> Result<(), Full> {
+        self.bytes
+            .extend_from_slice(b)
+            .map_err(|_| Full(Arena::Bytes))
     }
     fn index(&self) -> &[Idx] {
         &self.index
@@ -231,6 +252,7 @@ impl Storage for Growable {
     fn nodes_mut(&mut self) -> &mut [NodeRec] {
         &mut self.nodes
     }
+    #[inline]
     fn push_node(&mut self, n: NodeRec) -> Result<(), NodeRec> {
         self.nodes.push(n);
         Ok(())
@@ -241,6 +263,7 @@ impl Storage for Growable {
     fn values_mut(&mut self) -> &mut [ValueRec] {
         &mut self.values
     }
+    #[inline]
     fn push_value(&mut self, v: ValueRec) -> Result<(), ValueRec> {
         self.values.push(v);
         Ok(())
@@ -248,7 +271,7 @@ impl Storage for Growable {
     fn bytes(&self) -> &[u8] {
         &self.bytes
     }
-    fn push_bytes(&mut self, b: &[u8]) -> Result<(), ()> {
+    fn push_bytes(&mut self, b: &[u8]) -> Result<(), Full> {
         self.bytes.extend_from_slice(b);
         Ok(())
     }
@@ -270,5 +293,9 @@ impl Storage for Growable {
         self.values.clear();
         self.bytes.clear();
         self.index.clear();
+    }
+    fn reserve(&mut self, nodes: usize, values: usize) {
+        self.nodes.reserve(nodes);
+        self.values.reserve(values);
     }
 }

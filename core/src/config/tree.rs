@@ -29,7 +29,11 @@ impl<'a, S: Storage> Tree<'a, S> {
         store.clear();
         // With no room for even the root, every later operation reports `Full`.
         let _ = store.push_node(NodeRec::new(Span::EMPTY, NIL));
-        Tree { src: &[], store, warnings: Warnings::default() }
+        Tree {
+            src: &[],
+            store,
+            warnings: Warnings::default(),
+        }
     }
 
     /// Parses `src`, replacing the contents. Strings that need no unescaping borrow `src`.
@@ -98,7 +102,9 @@ impl<'a, S: Storage> Tree<'a, S> {
         let parent = self.check(parent)?;
         let key = self.bytes(key)?;
         let id = self.store.nodes().len() as Idx;
-        self.store.push_node(NodeRec::new(key, parent)).map_err(|_| Full(Arena::Nodes))?;
+        self.store
+            .push_node(NodeRec::new(key, parent))
+            .map_err(|_| Full(Arena::Nodes))?;
         let nodes = self.store.nodes_mut();
         let last = core::mem::replace(&mut nodes[parent as usize].last_child, id);
         if last == NIL {
@@ -115,14 +121,24 @@ impl<'a, S: Storage> Tree<'a, S> {
     }
 
     /// Appends `key = value`.
-    pub fn add_value(&mut self, parent: NodeId, key: &[u8], value: Value<'_>) -> Result<NodeId, Full> {
+    pub fn add_value(
+        &mut self,
+        parent: NodeId,
+        key: &[u8],
+        value: Value<'_>,
+    ) -> Result<NodeId, Full> {
         let n = self.add_node(parent, key)?;
         self.push_value(n, value, Flags::default())?;
         Ok(n)
     }
 
     /// Appends `key = [v, …]` (`[]` for an empty slice).
-    pub fn add_array(&mut self, parent: NodeId, key: &[u8], values: &[Value<'_>]) -> Result<NodeId, Full> {
+    pub fn add_array(
+        &mut self,
+        parent: NodeId,
+        key: &[u8],
+        values: &[Value<'_>],
+    ) -> Result<NodeId, Full> {
         let n = self.add_node(parent, key)?;
         for v in values {
             self.push_value(n, *v, Flags::default())?;
@@ -144,7 +160,11 @@ impl<'a, S: Storage> Tree<'a, S> {
         };
         let id = self.store.values().len() as Idx;
         self.store
-            .push_value(ValueRec { data, flags: flags.0, next: NIL })
+            .push_value(ValueRec {
+                data,
+                flags: flags.0,
+                next: NIL,
+            })
             .map_err(|_| Full(Arena::Values))?;
         let mut last = self.store.nodes()[node as usize].value;
         if last == NIL {
@@ -161,7 +181,9 @@ impl<'a, S: Storage> Tree<'a, S> {
 
     /// ORs `flags` into every value of `node` (a no-op for sections).
     pub fn set_flags(&mut self, node: NodeId, flags: Flags) {
-        let Some(rec) = self.store.nodes().get(node.0 as usize) else { return };
+        let Some(rec) = self.store.nodes().get(node.0 as usize) else {
+            return;
+        };
         let mut v = rec.value;
         let values = self.store.values_mut();
         while let Some(rec) = values.get_mut(v as usize) {
@@ -298,7 +320,10 @@ pub struct Preorder<'t> {
 impl<'t> TreeView<'t> {
     /// Every node in document order with its depth (0 = top level), without recursion.
     pub fn preorder(&self) -> Preorder<'t> {
-        Preorder { next: self.first(), depth: 0 }
+        Preorder {
+            next: self.first(),
+            depth: 0,
+        }
     }
 }
 
@@ -333,14 +358,17 @@ impl<'t> Iterator for Preorder<'t> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests {
     use super::*;
     use crate::config::{Duplicates, ErrorKind, Growable, Lookup, OwnedTree};
     use std::vec::Vec;
 
     fn fmt(src: &str, dup: Duplicates) -> Result<Vec<u8>, Error> {
-        let opts = ParseOptions { duplicates: dup, ..ParseOptions::MERGE };
+        let opts = ParseOptions {
+            duplicates: dup,
+            ..ParseOptions::MERGE
+        };
         let t = Tree::<Growable>::from_text(src.as_bytes(), opts)?;
         Ok(t.view().to_text())
     }
@@ -362,10 +390,22 @@ mod tests {
 
     #[test]
     fn duplicates_both_modes() {
-        assert_eq!(merge("a { x=1 }\nb=0\na { y=2 x=3 }\n"), "a {\n\tx=3\n\ty=2\n}\nb=0\n");
-        assert_eq!(keep("a { x=1 }\nb=0\na { y=2 x=3 }\n"), "a {\n\tx=1\n}\nb=0\na {\n\ty=2\n\tx=3\n}\n");
-        assert_eq!(merge("a/b/c=1\na/b/d=2\n/x//y=3\n"), "a {\n\tb {\n\t\tc=1\n\t\td=2\n\t}\n}\nx {\n\ty=3\n}\n");
-        assert_eq!(keep("a/b/c=1\na/b/d=2\n"), "a {\n\tb {\n\t\tc=1\n\t}\n}\na {\n\tb {\n\t\td=2\n\t}\n}\n");
+        assert_eq!(
+            merge("a { x=1 }\nb=0\na { y=2 x=3 }\n"),
+            "a {\n\tx=3\n\ty=2\n}\nb=0\n"
+        );
+        assert_eq!(
+            keep("a { x=1 }\nb=0\na { y=2 x=3 }\n"),
+            "a {\n\tx=1\n}\nb=0\na {\n\ty=2\n\tx=3\n}\n"
+        );
+        assert_eq!(
+            merge("a/b/c=1\na/b/d=2\n/x//y=3\n"),
+            "a {\n\tb {\n\t\tc=1\n\t\td=2\n\t}\n}\nx {\n\ty=3\n}\n"
+        );
+        assert_eq!(
+            keep("a/b/c=1\na/b/d=2\n"),
+            "a {\n\tb {\n\t\tc=1\n\t}\n}\na {\n\tb {\n\t\td=2\n\t}\n}\n"
+        );
         assert_eq!(merge("a=1\na { b=2 }\n"), "a=1\n");
         assert_eq!(merge("a { b=2 }\na=1\n"), "a=1\n");
     }
@@ -377,8 +417,14 @@ mod tests {
             "a=\"q\\\"uote\"\nc=\"nl\\\\nx\"\ns=\"x\\\\\\\"y\"\nm=[1,\"two\",3.000000,-4]\ne=[]\ng=\"x\"\n"
         );
         assert_eq!(merge("a=1b=2\n"), "a=1\nb=2\n");
-        assert_eq!(merge("c=a,b d=x]y[z e=abc#def\n"), "c=\"a,b\"\nd=\"x]y[z\"\ne=\"abc\"\n");
-        assert_eq!(merge("creation_time=99999999999999999999\n"), "creation_time=1527120000\n");
+        assert_eq!(
+            merge("c=a,b d=x]y[z e=abc#def\n"),
+            "c=\"a,b\"\nd=\"x]y[z\"\ne=\"abc\"\n"
+        );
+        assert_eq!(
+            merge("creation_time=99999999999999999999\n"),
+            "creation_time=1527120000\n"
+        );
         assert_eq!(merge("a=0x10 = 5\n"), "a=0\nx10=5\n");
         assert_eq!(merge("a=1.5e3=4\n"), "a=1500.000000\ne3=4\n");
     }
@@ -389,21 +435,43 @@ mod tests {
         assert_eq!((e.kind, e.line, e.column), (ErrorKind::ExpectedValue, 2, 8));
         let e = fmt("# only a comment\n", Duplicates::Merge).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Empty);
-        assert_eq!(fmt("a=09\n", Duplicates::Merge).unwrap_err().kind, ErrorKind::BadInteger);
-        assert_eq!(fmt("a=\"abc", Duplicates::Merge).unwrap_err().kind, ErrorKind::UnterminatedString);
-        assert_eq!(fmt("a { b=1\n", Duplicates::Merge).unwrap_err().kind, ErrorKind::UnexpectedToken);
+        assert_eq!(
+            fmt("a=09\n", Duplicates::Merge).unwrap_err().kind,
+            ErrorKind::BadInteger
+        );
+        assert_eq!(
+            fmt("a=\"abc", Duplicates::Merge).unwrap_err().kind,
+            ErrorKind::UnterminatedString
+        );
+        assert_eq!(
+            fmt("a { b=1\n", Duplicates::Merge).unwrap_err().kind,
+            ErrorKind::UnexpectedToken
+        );
         let deep = "a{".repeat(200) + &"}".repeat(200);
-        assert_eq!(fmt(&deep, Duplicates::Merge).unwrap_err().kind, ErrorKind::TooDeep { limit: 128 });
+        assert_eq!(
+            fmt(&deep, Duplicates::Merge).unwrap_err().kind,
+            ErrorKind::TooDeep { limit: 128 }
+        );
     }
 
     #[test]
     fn fixed_capacity_reports_need() {
         let mut t: FixedTree<'_, 3, 8, 8> = Tree::new(Default::default());
-        let e = t.parse(b"a=1 b=2 c=3 d=4\n", ParseOptions::KEEP).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Capacity { arena: Arena::Nodes, capacity: 3, needed: 5 });
+        let e = t
+            .parse(b"a=1 b=2 c=3 d=4\n", ParseOptions::KEEP)
+            .unwrap_err();
+        assert_eq!(
+            e.kind,
+            ErrorKind::Capacity {
+                arena: Arena::Nodes,
+                capacity: 3,
+                needed: 5
+            }
+        );
         assert!(t.view().is_empty());
         let mut t: FixedTree<'_, 8, 8, 8> = Tree::new(Default::default());
-        t.parse(b"a=1 b { c = \"x\" }\n", ParseOptions::MERGE).unwrap();
+        t.parse(b"a=1 b { c = \"x\" }\n", ParseOptions::MERGE)
+            .unwrap();
         assert_eq!(t.view().find_str("b/c", b"-"), b"x");
     }
 
@@ -414,7 +482,9 @@ mod tests {
             OwnedTree::from_text_owned(text.as_bytes(), ParseOptions::KEEP).unwrap()
         };
         let mut u = OwnedTree::empty();
-        let r = u.add_value(NodeId::ROOT, b"request", Value::Str(b"x")).unwrap();
+        let r = u
+            .add_value(NodeId::ROOT, b"request", Value::Str(b"x"))
+            .unwrap();
         let _ = r;
         u.graft(NodeId::ROOT, t.view().first().unwrap()).unwrap();
         assert_eq!(

@@ -104,7 +104,11 @@ impl<'t> TreeView<'t> {
 
     pub(crate) fn node_at(&self, i: Idx) -> Option<NodeRef<'t>> {
         let rec = self.nodes.get(i as usize)?;
-        Some(NodeRef { view: *self, id: i, rec })
+        Some(NodeRef {
+            view: *self,
+            id: i,
+            rec,
+        })
     }
 
     fn value_at(&self, i: Idx) -> Option<ValueRef<'t>> {
@@ -115,7 +119,12 @@ impl<'t> TreeView<'t> {
             Data::Str(s) => Value::Str(s.get(self.src, self.bytes)),
             Data::EmptyArray => Value::EmptyArray,
         };
-        Some(ValueRef { value, flags: Flags(rec.flags), next: rec.next, view: *self })
+        Some(ValueRef {
+            value,
+            flags: Flags(rec.flags),
+            next: rec.next,
+            view: *self,
+        })
     }
 }
 
@@ -157,7 +166,9 @@ impl<'t> NodeRef<'t> {
 
     /// The value list (empty for a section).
     pub fn values(&self) -> Values<'t> {
-        Values { next: self.view.value_at(self.rec.value) }
+        Values {
+            next: self.view.value_at(self.rec.value),
+        }
     }
 
     /// The first value, which is what every scalar getter looks at.
@@ -167,7 +178,9 @@ impl<'t> NodeRef<'t> {
 
     /// The children in order.
     pub fn children(&self) -> Siblings<'t> {
-        Siblings { next: self.view.node_at(self.rec.first_child) }
+        Siblings {
+            next: self.view.node_at(self.rec.first_child),
+        }
     }
 
     /// The next sibling.
@@ -209,7 +222,9 @@ impl core::fmt::Debug for ChildList<'_> {
 struct ValueList<'t>(NodeRef<'t>);
 impl core::fmt::Debug for ValueList<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_list().entries(self.0.values().map(|v| v.value)).finish()
+        f.debug_list()
+            .entries(self.0.values().map(|v| v.value))
+            .finish()
     }
 }
 

@@ -2,6 +2,7 @@
 //! `\n` (config-tree.md §2). Iterative, so any depth is safe.
 
 use super::number::{format_float, format_int, format_octal, NumBuf};
+use super::store::{Data, Idx, NIL};
 use super::view::{Flags, NodeRef, TreeView, Value};
 
 /// libdevmapper caps indentation at this many tabs.
@@ -41,18 +42,25 @@ pub struct SliceSink<'b> {
 impl<'b> SliceSink<'b> {
     /// Writes into `buf` from the start.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        SliceSink { buf, len: 0, needed: 0 }
+        SliceSink {
+            buf,
+            len: 0,
+            needed: 0,
+        }
     }
     /// The written text, or how much room it needed.
     pub fn finish(self) -> Result<&'b mut [u8], Overflow> {
         if self.needed > self.len {
-            return Err(Overflow { required: self.needed });
+            return Err(Overflow {
+                required: self.needed,
+            });
         }
         Ok(&mut self.buf[..self.len])
     }
 }
 
 impl Sink for SliceSink<'_> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
         self.needed += bytes.len();
         if self.needed == self.len + bytes.len() {
@@ -70,6 +78,7 @@ impl Sink for SliceSink<'_> {
 pub struct CountSink(pub usize);
 
 impl Sink for CountSink {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
         self.0 += bytes.len();
         Ok(())
@@ -77,14 +86,17 @@ impl Sink for CountSink {
 }
 
 impl<const N: usize> Sink for heapless::Vec<u8, N> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
         let required = self.len() + bytes.len();
-        self.extend_from_slice(bytes).map_err(|_| Overflow { required })
+        self.extend_from_slice(bytes)
+            .map_err(|_| Overflow { required })
     }
 }
 
 #[cfg(feature = "alloc")]
 impl Sink for alloc::vec::Vec<u8> {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
         self.extend_from_slice(bytes);
         Ok(())
@@ -92,6 +104,7 @@ impl Sink for alloc::vec::Vec<u8> {
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
         (**self).put(bytes)
     }
@@ -147,22 +160,27 @@ fn indent(level: usize) -> &'static [u8] {
 }
 
 fn write_nodes<W: Sink>(start: NodeRef<'_>, only_one: bool, out: &mut W) -> Result<(), Overflow> {
-    let mut n = start;
+    // Walks raw records rather than `NodeRef`s: this is the hot loop of every reply.
+    let t = start.tree();
+    let (nodes, src, bytes) = (t.nodes, t.src, t.bytes);
+    let mut n = start.id().0 as usize;
     let mut level = 0usize;
     loop {
+        let rec = &nodes[n];
         out.put(indent(level))?;
-        write_key(n.key(), out)?;
-        if n.is_section() {
-            out.put(b" {\n")?;
-            if let Some(c) = n.children().next() {
-                n = c;
+        write_key(rec.key.get(src, bytes), out)?;
+        if rec.value == NIL {
+            if rec.first_child != NIL {
+                out.put(b" {\n")?;
+                n = rec.first_child as usize;
                 level += 1;
                 continue;
             }
+            out.put(b" {\n")?;
             out.put(indent(level))?;
             out.put(b"}\n")?;
         } else {
-            write_values(n, out)?;
+            write_values(t, rec.value, out)?;
             out.put(b"\n")?;
         }
         // `n` is finished: move to its next sibling, closing sections on the way up.
@@ -170,17 +188,15 @@ fn write_nodes<W: Sink>(start: NodeRef<'_>, only_one: bool, out: &mut W) -> Resu
             if level == 0 && only_one {
                 return Ok(());
             }
-            if let Some(s) = n.next_sibling() {
-                n = s;
+            let next = nodes[n].next;
+            if next != NIL {
+                n = next as usize;
                 break;
             }
             if level == 0 {
                 return Ok(());
             }
-            n = match n.parent() {
-                Some(p) => p,
-                None => return Ok(()),
-            };
+            n = nodes[n].parent as usize;
             level -= 1;
             out.put(indent(level))?;
             out.put(b"}\n")?;
@@ -209,54 +225,69 @@ fn write_escaped<W: Sink>(s: &[u8], out: &mut W) -> Result<(), Overflow> {
     out.put(rest)
 }
 
-fn write_values<W: Sink>(n: NodeRef<'_>, out: &mut W) -> Result<(), Overflow> {
-    let mut values = n.values();
-    let Some(first) = values.next() else { return Ok(()) };
+fn write_values<W: Sink>(t: TreeView<'_>, first: Idx, out: &mut W) -> Result<(), Overflow> {
+    let values = t.values;
+    let scalar = |i: Idx| {
+        let v = &values[i as usize];
+        let value = match v.data {
+            Data::Int(i) => Value::Int(i),
+            Data::Float(f) => Value::Float(f),
+            Data::Str(s) => Value::Str(s.get(t.src, t.bytes)),
+            Data::EmptyArray => Value::EmptyArray,
+        };
+        (value, Flags(v.flags), v.next)
+    };
+    let (value, flags, next) = scalar(first);
     // The first value's flags decide spacing and brackets for the whole line.
-    let spaces = first.flags.contains(Flags::EXTRA_SPACES);
-    let sp: &[u8] = if spaces { b" " } else { b"" };
+    let sp: &[u8] = if flags.contains(Flags::EXTRA_SPACES) {
+        b" "
+    } else {
+        b""
+    };
     out.put(sp)?;
     out.put(b"=")?;
     out.put(sp)?;
-    let second = values.next();
-    if let Some(second) = second {
-        out.put(b"[")?;
-        out.put(sp)?;
-        let mut v = Some(first);
-        let mut rest = core::iter::once(second).chain(values);
-        while let Some(cur) = v {
-            if cur.value == Value::EmptyArray {
-                break;
-            }
-            write_value(cur.value, cur.flags, out)?;
-            v = rest.next();
-            if matches!(v, Some(nv) if nv.value != Value::EmptyArray) {
-                out.put(b",")?;
-                out.put(sp)?;
-            }
-        }
-        out.put(sp)?;
-        out.put(b"]")
-    } else {
-        let bracket = first.flags.contains(Flags::ARRAY) && first.value != Value::EmptyArray;
+    if next == NIL {
+        let bracket = flags.contains(Flags::ARRAY) && value != Value::EmptyArray;
         if bracket {
             out.put(b"[")?;
             out.put(sp)?;
         }
-        write_value(first.value, first.flags, out)?;
+        write_value(value, flags, out)?;
         if bracket {
             out.put(sp)?;
             out.put(b"]")?;
         }
-        Ok(())
+        return Ok(());
     }
+    out.put(b"[")?;
+    out.put(sp)?;
+    // An EMPTY_ARRAY element ends the list, as in libdevmapper.
+    let (mut value, mut flags, mut next) = (value, flags, next);
+    while value != Value::EmptyArray {
+        write_value(value, flags, out)?;
+        if next == NIL {
+            break;
+        }
+        (value, flags, next) = scalar(next);
+        if value != Value::EmptyArray {
+            out.put(b",")?;
+            out.put(sp)?;
+        }
+    }
+    out.put(sp)?;
+    out.put(b"]")
 }
 
 fn write_value<W: Sink>(v: Value<'_>, flags: Flags, out: &mut W) -> Result<(), Overflow> {
     let mut buf = [0u8; 24];
     match v {
         Value::Str(s) => {
-            let quote: &[u8] = if flags.contains(Flags::STRING_NO_QUOTES) { b"" } else { b"\"" };
+            let quote: &[u8] = if flags.contains(Flags::STRING_NO_QUOTES) {
+                b""
+            } else {
+                b"\""
+            };
             out.put(quote)?;
             write_escaped(s, out)?;
             out.put(quote)
@@ -268,6 +299,10 @@ fn write_value<W: Sink>(v: Value<'_>, flags: Flags, out: &mut W) -> Result<(), O
             format_float(f, &mut b);
             out.put(b.as_bytes())
         }
-        Value::EmptyArray => out.put(if flags.contains(Flags::EXTRA_SPACES) { b"[ ]" } else { b"[]" }),
+        Value::EmptyArray => out.put(if flags.contains(Flags::EXTRA_SPACES) {
+            b"[ ]"
+        } else {
+            b"[]"
+        }),
     }
 }
