@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: the dm_config text format (byte-compatible with libdevmapper), lookups, builder
 //!   and postcard form — the message format of the whole control plane.
+//! - [`daemon`]: the libdaemon request protocol on top of it: framing, requests and replies,
+//!   `hello`, and the dispatch table.
 //!
 //! The crate is `no_std` and needs no allocator unless the `alloc` feature is on; capacities are
 //! const generics or caller buffers. No input makes it panic: malformed bytes are typed errors.
@@ -15,3 +17,4 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+pub mod daemon;

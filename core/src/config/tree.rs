@@ -115,6 +115,69 @@ impl<'a, S: Storage> Tree<'a, S> {
         Ok(NodeId(id))
     }
 
+    /// Inserts a node with `key` right after `after` (a child of `parent`), or appends it when
+    /// `after` is `None`: libdaemon's `chain_node` with a `pre_sib`, which is how
+    /// `daemon_request_extend` puts its nodes right after `request`.
+    pub fn insert_node(
+        &mut self,
+        parent: NodeId,
+        after: Option<NodeId>,
+        key: &[u8],
+    ) -> Result<NodeId, Full> {
+        let Some(after) = after else {
+            return self.add_node(parent, key);
+        };
+        let (parent, after) = (self.check(parent)?, self.check(after)?);
+        if self.store.nodes()[after as usize].parent != parent {
+            return Err(Full(Arena::Nodes));
+        }
+        let key = self.bytes(key)?;
+        let id = self.store.nodes().len() as Idx;
+        let mut rec = NodeRec::new(key, parent);
+        rec.next = self.store.nodes()[after as usize].next;
+        self.store.push_node(rec).map_err(|_| Full(Arena::Nodes))?;
+        let nodes = self.store.nodes_mut();
+        nodes[after as usize].next = id;
+        if nodes[parent as usize].last_child == after {
+            nodes[parent as usize].last_child = id;
+        }
+        Ok(NodeId(id))
+    }
+
+    /// Unlinks `node` (and its subtree) from its parent (`dm_config_remove_node`). Its records
+    /// stay in the arenas until the tree is cleared. Returns whether it was linked.
+    pub fn remove(&mut self, node: NodeId) -> bool {
+        let Ok(n) = self.check(node) else {
+            return false;
+        };
+        let parent = self.store.nodes()[n as usize].parent;
+        if n == 0 || parent == NIL {
+            return false;
+        }
+        let nodes = self.store.nodes_mut();
+        let next = nodes[n as usize].next;
+        let mut prev = NIL;
+        let mut c = nodes[parent as usize].first_child;
+        while c != NIL && c != n {
+            prev = c;
+            c = nodes[c as usize].next;
+        }
+        if c == NIL {
+            return false;
+        }
+        if prev == NIL {
+            nodes[parent as usize].first_child = next;
+        } else {
+            nodes[prev as usize].next = next;
+        }
+        if nodes[parent as usize].last_child == n {
+            nodes[parent as usize].last_child = prev;
+        }
+        nodes[n as usize].next = NIL;
+        nodes[n as usize].parent = NIL;
+        true
+    }
+
     /// Appends a section.
     pub fn add_section(&mut self, parent: NodeId, key: &[u8]) -> Result<NodeId, Full> {
         self.add_node(parent, key)
@@ -473,6 +536,35 @@ mod tests {
         t.parse(b"a=1 b { c = \"x\" }\n", ParseOptions::MERGE)
             .unwrap();
         assert_eq!(t.view().find_str("b/c", b"-"), b"x");
+    }
+
+    #[test]
+    fn insert_after_and_remove_keep_links_consistent() {
+        let mut t = OwnedTree::empty();
+        let req = t
+            .add_value(NodeId::ROOT, b"request", Value::Str(b"convert"))
+            .unwrap();
+        t.add_value(NodeId::ROOT, b"tail", Value::Int(0)).unwrap();
+        // Like daemon_request_extend: each call inserts right after `request`.
+        t.insert_node(NodeId::ROOT, Some(req), b"vgname ")
+            .map(|n| t.push_value(n, Value::Str(b"vg"), Flags(0)))
+            .unwrap()
+            .unwrap();
+        let lvid = t.insert_node(NodeId::ROOT, Some(req), b"lvid ").unwrap();
+        t.push_value(lvid, Value::Str(b"x"), Flags(0)).unwrap();
+        assert_eq!(
+            t.view().to_text(),
+            b"request=\"convert\"\nlvid =\"x\"\nvgname =\"vg\"\ntail=0\n"
+        );
+        assert!(t.remove(lvid));
+        assert!(!t.remove(lvid));
+        let last = t.view().top_level().last().unwrap().id();
+        assert!(t.remove(last));
+        t.add_value(NodeId::ROOT, b"end", Value::Int(1)).unwrap();
+        assert_eq!(
+            t.view().to_text(),
+            b"request=\"convert\"\nvgname =\"vg\"\nend=1\n"
+        );
     }
 
     #[test]
