@@ -1,10 +1,16 @@
 //! Keelson's Linux shell: binds `keelson-core` to files, sockets and processes.
 //!
 //! - [`configcmd`]: `keelctl config` — format, query and convert config-tree files.
+//! - [`daemon`]: keelsond's request daemon and the client library (libdaemon's wire protocol).
+//! - [`paths`]: default run directory, socket and pidfile.
+//! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
 //!
 //! The binaries `keelctl` (operator tool) and `keelsond` (host agent) are thin `clap` front ends
 //! over these modules.
 
 pub mod configcmd;
+pub mod daemon;
+pub mod paths;
+pub mod requestcmd;
 pub mod source;

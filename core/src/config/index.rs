@@ -94,7 +94,7 @@ fn place<S: Storage>(st: &mut S, src: &[u8], n: Idx) {
     let slots = st.index().len();
     let (p, k) = key_of(st, src, n);
     let mut i = home(p, k, slots);
-    // Fixed storage has as many slots as nodes and the root is never placed, so a free slot exists.
+    // Fixed storage has twice as many slots as nodes, so a free slot exists.
     for _ in 0..slots {
         let slot = &mut st.index_mut()[i];
         if *slot == NIL {

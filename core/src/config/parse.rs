@@ -134,8 +134,13 @@ impl<S: Storage> Parser<'_, '_, S> {
     }
 
     fn file(&mut self) -> Result<(), Error> {
-        // Most lines hold one setting; one fast newline count saves many reallocations.
-        let lines = memchr::memchr_iter(b'\n', self.src).count() + 1;
+        // Growable storage: most lines hold one setting, so one fast newline count saves many
+        // reallocations (and rehashes of the index). Fixed storage has nothing to size.
+        let lines = if self.st.capacity(Arena::Nodes).is_none() {
+            memchr::memchr_iter(b'\n', self.src).count() + 1
+        } else {
+            0
+        };
         self.st.reserve(lines, lines);
         self.st
             .push_node(NodeRec::new(Span::EMPTY, NIL))

@@ -145,12 +145,12 @@ pub trait Storage {
 /// Storage with capacity fixed at compile time: `NODES` nodes, `VALUES` values, `BYTES` bytes of
 /// strings that could not borrow the input. No allocator involved.
 ///
-/// The dup-check index uses `NODES` slots, so it always has a free slot.
+/// The dup-check index has twice `NODES` slots, so it is never more than half full.
 pub struct Fixed<const NODES: usize, const VALUES: usize, const BYTES: usize> {
     nodes: heapless::Vec<NodeRec, NODES>,
     values: heapless::Vec<ValueRec, VALUES>,
     bytes: heapless::Vec<u8, BYTES>,
-    index: [Idx; NODES],
+    index: [[Idx; 2]; NODES],
 }
 
 impl<const N: usize, const V: usize, const B: usize> Fixed<N, V, B> {
@@ -160,7 +160,7 @@ impl<const N: usize, const V: usize, const B: usize> Fixed<N, V, B> {
             nodes: heapless::Vec::new(),
             values: heapless::Vec::new(),
             bytes: heapless::Vec::new(),
-            index: [NIL; N],
+            index: [[NIL; 2]; N],
         }
     }
 }
@@ -199,13 +199,13 @@ impl<const N: usize, const V: usize, const B: usize> Storage for Fixed<N, V, B> 
             .map_err(|_| Full(Arena::Bytes))
     }
     fn index(&self) -> &[Idx] {
-        &self.index
+        self.index.as_flattened()
     }
     fn index_mut(&mut self) -> &mut [Idx] {
-        &mut self.index
+        self.index.as_flattened_mut()
     }
     fn reset_index(&mut self, _slots: usize) {
-        self.index.fill(NIL);
+        self.index.as_flattened_mut().fill(NIL);
     }
     fn capacity(&self, arena: Arena) -> Option<usize> {
         Some(match arena {

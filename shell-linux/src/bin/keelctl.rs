@@ -2,14 +2,31 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use keelson_linux::configcmd::{self, options};
 use keelson_linux::source::Source;
+use keelson_linux::{paths, requestcmd};
 
 #[derive(Parser)]
 #[command(name = "keelctl", version, about = "Keelson's operator tool")]
 struct Cli {
+    /// keelsond's request socket [default: RUNDIR/keelsond.socket].
+    #[arg(long, short = 's', global = true)]
+    socket: Option<PathBuf>,
+    /// Seconds to wait for the connection and for each reply.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    timeout: f64,
+    /// Require this protocol name in the daemon's hello.
+    #[arg(long, global = true)]
+    protocol: Option<String>,
+    /// Require this protocol version in the daemon's hello (0: any).
+    #[arg(long, global = true, default_value_t = 0)]
+    protocol_version: i64,
+    /// Start keelsond when nothing answers on the socket, and wait for it.
+    #[arg(long, global = true)]
+    autostart: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -19,6 +36,17 @@ enum Cmd {
     /// Config-tree files (libdevmapper's dm_config text format).
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Send one request (libdaemon's daemon_send_simple) and print the reply.
+    ///
+    /// Arguments are `key=value`: an integer value is sent plain, anything else as a quoted
+    /// string (wrap it in double quotes to force a string). Exit status: 0 for a reply, 2 when
+    /// its response is "failed" or "invalid", 1 when no reply came.
+    Request {
+        /// The request name.
+        name: String,
+        /// `key=value` arguments.
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -56,6 +84,15 @@ enum ConfigCmd {
     },
 }
 
+/// keelsond beside this executable, else from PATH.
+fn keelsond_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("keelsond")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("keelsond"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -73,6 +110,22 @@ fn main() -> ExitCode {
             }
             ConfigCmd::Decode { file } => configcmd::decode(&Source::new(Some(&file))),
         },
+        Cmd::Request { name, args } => {
+            let socket = cli.socket.unwrap_or_else(paths::default_socket);
+            let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
+            let autostart = cli.autostart.then(keelsond_path);
+            let req = requestcmd::Request {
+                socket: &socket,
+                timeout,
+                protocol: cli.protocol.as_deref(),
+                version: cli.protocol_version,
+                autostart: autostart.as_deref(),
+            };
+            match requestcmd::run(&req, &name, &args) {
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

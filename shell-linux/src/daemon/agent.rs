@@ -1,0 +1,161 @@
+//! keelsond's own state and the requests it answers, as a core [`Dispatch`] table.
+//!
+//! The state is small and serializable as a config tree, which is what a takeover hands from
+//! the old instance to the new one.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use keelson_core::config::{Lookup, NodeId, Overflow, OwnedTree, Sink, Value};
+use keelson_core::daemon::dispatch::Command;
+use keelson_core::daemon::message::{self, Request};
+use keelson_core::daemon::simple::{write_reply, Arg};
+
+/// What keelsond remembers between requests (and across a takeover).
+pub struct Agent {
+    /// Values stored with `set`.
+    pub values: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Requests answered by this and earlier instances.
+    pub served: i64,
+    /// How many takeovers this state has gone through.
+    pub generation: i64,
+    /// The configuration in force.
+    pub config: OwnedTree,
+    /// When this instance started.
+    pub started: Instant,
+    /// Protocol name, for `dump` (lvmpolld's format when it is `lvmpolld`).
+    pub protocol: String,
+}
+
+impl Agent {
+    /// Fresh state with `config`.
+    pub fn new(config: OwnedTree, protocol: &str) -> Self {
+        Agent {
+            values: BTreeMap::new(),
+            served: 0,
+            generation: 0,
+            config,
+            started: Instant::now(),
+            protocol: protocol.to_owned(),
+        }
+    }
+
+    /// The state as a config tree: `state { served generation values { k = "v" } }`.
+    pub fn to_tree(&self) -> OwnedTree {
+        let mut t = OwnedTree::empty();
+        // Growable storage never reports Full.
+        let st = t.add_section(NodeId::ROOT, b"state").expect("growable");
+        let _ = t.add_value(st, b"served", Value::Int(self.served));
+        let _ = t.add_value(st, b"generation", Value::Int(self.generation));
+        let vals = t.add_section(st, b"values").expect("growable");
+        for (k, v) in &self.values {
+            let _ = t.add_value(vals, k, Value::Str(v));
+        }
+        t
+    }
+
+    /// Restores what [`Agent::to_tree`] wrote (a takeover's reply body).
+    pub fn restore(&mut self, tree: &OwnedTree) {
+        let v = tree.view();
+        self.served = v.find_int64("state/served", 0);
+        self.generation = v.find_int64("state/generation", 0) + 1;
+        self.values.clear();
+        if let Some(sec) = v.get_section("state/values") {
+            for n in sec.children() {
+                if let Some(Value::Str(s)) = n.value() {
+                    self.values.insert(n.key().to_vec(), s.to_vec());
+                }
+            }
+        }
+    }
+}
+
+fn status(a: &mut Agent, _: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    write_reply(
+        b"OK",
+        &[
+            ("pid", Arg::Int(i64::from(std::process::id()))),
+            ("served", Arg::Int(a.served)),
+            ("generation", Arg::Int(a.generation)),
+            ("uptime", Arg::Int(a.started.elapsed().as_secs() as i64)),
+            ("values", Arg::Int(a.values.len() as i64)),
+        ],
+        out,
+    )
+}
+
+fn set(a: &mut Agent, r: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    let Some(key) = r.str("key") else {
+        return message::failed("request requires key set", out);
+    };
+    // keelctl sends `value=42` as an integer; the store keeps text.
+    let value = match r
+        .tree()
+        .and_then(|t| t.find_node("value"))
+        .and_then(|n| n.value())
+    {
+        Some(Value::Str(s)) => s.to_vec(),
+        Some(Value::Int(i)) => i.to_string().into_bytes(),
+        _ => return message::failed("request requires value set", out),
+    };
+    let old = a.values.insert(key.to_vec(), value);
+    match old {
+        Some(o) => write_reply(b"OK", &[("previous", Arg::Str(&o))], out),
+        None => message::ok(out),
+    }
+}
+
+fn get(a: &mut Agent, r: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    let Some(key) = r.str("key") else {
+        return message::failed("request requires key set", out);
+    };
+    match a.values.get(key) {
+        Some(v) => write_reply(b"OK", &[("value", Arg::Str(v))], out),
+        None => write_reply(b"not_found", &[], out),
+    }
+}
+
+fn state(a: &mut Agent, _: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    message::ok(out)?;
+    a.to_tree().view().write(&mut &mut *out)
+}
+
+/// lvmpolld's `dump` body when we stand in for lvmpolld (no polling operations of our own); our
+/// own state otherwise.
+fn dump(a: &mut Agent, r: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    if a.protocol != "lvmpolld" {
+        return state(a, r, out);
+    }
+    // Raw text, not a response tree, ending in `}` with no newline (config-tree.md §4).
+    out.put(b"# Registered polling operations\n\npoll {\n}\n\n# Registered abort operations\n\nabort {\n}")
+}
+
+/// keelsond's requests (besides the built-in `hello` and `help`, and `takeover`, which the
+/// server answers itself because it needs the listening socket).
+pub const COMMANDS: &[Command<Agent>] = &[
+    Command {
+        name: "status",
+        about: "pid, requests served, takeover generation, uptime",
+        run: status,
+    },
+    Command {
+        name: "set",
+        about: "store `value` under `key`",
+        run: set,
+    },
+    Command {
+        name: "get",
+        about: "the value stored under `key`",
+        run: get,
+    },
+    Command {
+        name: "state",
+        about: "everything a takeover would hand over",
+        run: state,
+    },
+    Command {
+        name: "dump",
+        about: "the state (lvmpolld's dump format when speaking lvmpolld)",
+        run: dump,
+    },
+];

@@ -1,0 +1,178 @@
+//! One client connection: read a message, answer it, repeat (config-tree.md §3.3 step 11).
+//!
+//! Each connection has its own thread, so a slow or stuck client only ever holds up itself; its
+//! reads and writes are bounded by the client timeout, its buffer by the message cap.
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keelson_core::config::{Growable, ParseOptions, Tree};
+use keelson_core::daemon::frame::{FrameError, Reassembler, TERMINATOR};
+use keelson_core::daemon::message::{self, Request};
+use keelson_core::daemon::Dispatch;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{getsockopt, sockopt};
+
+use super::agent::COMMANDS;
+use super::server::Shared;
+use super::takeover;
+
+/// How often a waiting connection looks at the drain and shutdown flags.
+const TICK: Duration = Duration::from_millis(100);
+
+fn wire_log(dir: &str, text: &[u8]) {
+    for line in String::from_utf8_lossy(text).lines() {
+        tracing::debug!(target: "keelsond::wire", "{dir}{line}");
+    }
+}
+
+/// Serves `stream` until the peer closes, misbehaves, idles out, or the server drains.
+pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
+    let peer = getsockopt(&stream.as_fd(), sockopt::PeerCredentials).ok();
+    let uid = peer.map(|c| c.uid());
+    let allowed = uid.is_some_and(|u| shared.opts.allowed_uids.contains(&u));
+    let _ = stream.set_write_timeout(Some(shared.opts.client_timeout));
+    tracing::debug!(client = id, uid, pid = peer.map(|c| c.pid()), "connected");
+
+    let mut r = Reassembler::new(Vec::new(), shared.opts.max_message);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut last_activity = Instant::now();
+    loop {
+        if shared.shutdown.load(Ordering::SeqCst)
+            || (shared.draining.load(Ordering::SeqCst) && r.pending() == 0)
+        {
+            break;
+        }
+        let readable = {
+            let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+            matches!(poll(&mut fds, PollTimeout::from(TICK.as_millis() as u16)), Ok(n) if n > 0)
+        };
+        if !readable {
+            if last_activity.elapsed() > shared.opts.client_timeout {
+                tracing::info!(
+                    client = id,
+                    "idle for {:?}; closing",
+                    shared.opts.client_timeout
+                );
+                break;
+            }
+            continue;
+        }
+        let n = match (&stream).read(&mut buf) {
+            Ok(0) => {
+                if let Err(e) = r.finish() {
+                    tracing::debug!(client = id, "{e}");
+                }
+                break;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!(client = id, "read: {e}");
+                break;
+            }
+        };
+        last_activity = Instant::now();
+        match r.push(&buf[..n]) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e @ FrameError::TooLarge { .. }) => {
+                tracing::warn!(client = id, "{e}; closing");
+                let mut out = Vec::new();
+                let _ = message::invalid("message too large", &mut out);
+                out.extend_from_slice(TERMINATOR);
+                let _ = (&stream).write_all(&out);
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(client = id, "{e}");
+                break;
+            }
+        }
+        let body = r.body().unwrap_or_default();
+        if shared.opts.wire_log {
+            wire_log("<- ", body);
+        }
+        let mut tree = Tree::new(Growable::new());
+        let parsed = match tree.parse(body, ParseOptions::KEEP) {
+            Ok(()) => Some(tree.view()),
+            Err(e) => {
+                tracing::warn!(client = id, "error parsing request at {e}");
+                None
+            }
+        };
+        let req = Request::new(parsed);
+        let mut out = Vec::new();
+        if !allowed {
+            let _ = message::invalid(
+                &format!("permission denied for uid {}", uid.map_or(-1, i64::from)),
+                &mut out,
+            );
+            out.extend_from_slice(TERMINATOR);
+            let _ = (&stream).write_all(&out);
+            tracing::warn!(
+                client = id,
+                uid,
+                "peer not in the allowed uid list; closing"
+            );
+            break;
+        }
+        if req.name() == takeover::REQUEST.as_bytes() {
+            hand_over(&shared, &stream, id);
+            break;
+        }
+        {
+            let mut agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
+            agent.served += 1;
+            let d = Dispatch {
+                protocol: &shared.opts.protocol,
+                version: shared.opts.version,
+                commands: COMMANDS,
+            };
+            let _ = d.answer(&mut agent, &req, &mut out);
+        }
+        if shared.opts.wire_log {
+            wire_log("-> ", &out);
+        }
+        out.extend_from_slice(TERMINATOR);
+        if let Err(e) = (&stream).write_all(&out) {
+            tracing::info!(client = id, "write: {e}; closing");
+            break;
+        }
+    }
+    tracing::debug!(client = id, "disconnected");
+}
+
+/// Drains the other clients (bounded), answers with the state and passes the listener along.
+fn hand_over(shared: &Shared, stream: &UnixStream, id: u64) {
+    tracing::info!(client = id, "takeover requested; draining clients");
+    shared.draining.store(true, Ordering::SeqCst);
+    shared.wake();
+    let deadline = Instant::now() + shared.opts.takeover_wait;
+    // This connection is one of the active ones.
+    while shared.active.load(Ordering::SeqCst) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut body = Vec::new();
+    {
+        let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = message::ok(&mut body);
+        let _ = agent.to_tree().view().write(&mut body);
+    }
+    match takeover::send_with_fd(stream, &body, shared.listener_fd) {
+        Ok(()) => {
+            tracing::info!(client = id, "state and socket handed over; exiting");
+            shared.handed_over.store(true, Ordering::SeqCst);
+            shared.shutdown.store(true, Ordering::SeqCst);
+        }
+        Err(e) => {
+            tracing::error!(client = id, "takeover failed: {e}; serving on");
+            shared.draining.store(false, Ordering::SeqCst);
+        }
+    }
+    shared.wake();
+}

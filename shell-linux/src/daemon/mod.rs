@@ -1,0 +1,17 @@
+//! keelsond's request daemon on the libdaemon wire protocol: what `daemon_start` does, plus the
+//! takeover and autostart that LVM declared and never built.
+//!
+//! - [`server`]: options and the lifecycle (pidfile, signals, socket, accept loop, shutdown).
+//! - [`conn`]: one thread per connection, answering through the core's dispatch table.
+//! - [`agent`]: keelsond's state and requests.
+//! - [`socket`], [`pidfile`]: libdaemon's socket and pidfile rules; systemd activation.
+//! - [`takeover`]: handing the state and the listening socket to a new instance.
+//! - [`client`]: the client library `keelctl request` uses.
+
+pub mod agent;
+pub mod client;
+pub mod conn;
+pub mod pidfile;
+pub mod server;
+pub mod socket;
+pub mod takeover;
