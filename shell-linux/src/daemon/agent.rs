@@ -120,6 +120,21 @@ fn state(a: &mut Agent, _: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overf
     a.to_tree().view().write(&mut &mut *out)
 }
 
+/// The configuration in force, as a `config` section (what SIGHUP reloads).
+fn config(a: &mut Agent, _: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    message::ok(out)?;
+    out.put(b"config {\n")?;
+    for n in a.config.view().top_level() {
+        let mut text = Vec::new();
+        let _ = n.write_one(&mut text);
+        for line in text.split_inclusive(|&c| c == b'\n') {
+            out.put(b"\t")?;
+            out.put(line)?;
+        }
+    }
+    out.put(b"}\n")
+}
+
 /// lvmpolld's `dump` body when we stand in for lvmpolld (no polling operations of our own); our
 /// own state otherwise.
 fn dump(a: &mut Agent, r: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
@@ -152,6 +167,11 @@ pub const COMMANDS: &[Command<Agent>] = &[
         name: "state",
         about: "everything a takeover would hand over",
         run: state,
+    },
+    Command {
+        name: "config",
+        about: "the configuration in force (re-read on SIGHUP)",
+        run: config,
     },
     Command {
         name: "dump",
