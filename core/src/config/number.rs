@@ -85,10 +85,135 @@ pub(crate) fn parse_float(text: &[u8]) -> Option<f32> {
     let nonzero = text[..mantissa_end]
         .iter()
         .any(|c| matches!(c, b'1'..=b'9'));
-    if d.is_infinite() || (nonzero && d.abs() < f64::MIN_POSITIVE) {
+    if d.is_infinite() || (nonzero && d.abs() <= f64::MIN_POSITIVE && underflows(text, d)) {
         return None;
     }
     Some(d as f32)
+}
+
+/// glibc's strtod underflow rule (ERANGE): the exact decimal lies below DBL_MIN and the double
+/// is not exactly it. `d` is the correctly rounded result, at most DBL_MIN in magnitude. Only
+/// absurdly small inputs get here, so the cost (an exact decimal expansion of `d`) is fine.
+fn underflows(text: &[u8], d: f64) -> bool {
+    let mut exact = BigBuf {
+        buf: [0; 840],
+        len: 0,
+    };
+    // 800 significant digits hold every subnormal and DBL_MIN exactly (at most 767 are needed).
+    if write!(exact, "{:.800e}", d.abs()).is_err() {
+        return true;
+    }
+    let ours = Decimal::of(text);
+    let theirs = Decimal::of(&exact.buf[..exact.len]);
+    let order = match (ours, theirs) {
+        (None, _) => return false,
+        (Some(_), None) => core::cmp::Ordering::Greater,
+        (Some(a), Some(b)) => a.cmp(&b),
+    };
+    match order {
+        core::cmp::Ordering::Equal => false,
+        // Inexact: tiny when the exact value is below DBL_MIN. A result below DBL_MIN says so;
+        // a result of DBL_MIN itself came from below when the input is smaller than it.
+        _ if d.abs() < f64::MIN_POSITIVE => true,
+        o => o == core::cmp::Ordering::Less,
+    }
+}
+
+/// A positive decimal as `0.DIGITS × 10^exp` with no leading or trailing zero digit, read from
+/// `[+-]digits[.digits][e[+-]digits]` text.
+struct Decimal<'a> {
+    text: &'a [u8],
+    exp: i64,
+}
+
+impl<'a> Decimal<'a> {
+    /// `None` for zero.
+    fn of(text: &'a [u8]) -> Option<Decimal<'a>> {
+        let body = text
+            .strip_prefix(b"-")
+            .or_else(|| text.strip_prefix(b"+"))
+            .unwrap_or(text);
+        let mant_end = body
+            .iter()
+            .position(|c| matches!(c, b'e' | b'E'))
+            .unwrap_or(body.len());
+        let (mant, exp_text) = body.split_at(mant_end);
+        let mut e10: i64 = 0;
+        if let Some(rest) = exp_text.get(1..) {
+            let (neg, digits) = match rest.first() {
+                Some(b'-') => (true, &rest[1..]),
+                Some(b'+') => (false, &rest[1..]),
+                _ => (false, rest),
+            };
+            for &c in digits {
+                e10 = (e10 * 10 + i64::from(c - b'0')).min(1 << 40);
+            }
+            if neg {
+                e10 = -e10;
+            }
+        }
+        let dot = mant.iter().position(|&c| c == b'.').unwrap_or(mant.len());
+        let first = mant.iter().position(|c| matches!(c, b'1'..=b'9'))?;
+        // `12.5` → 0.125e2; `0.05` → 0.5e-1: the point's distance from the first digit.
+        let exp = e10 + dot as i64 - first as i64 + i64::from(first > dot);
+        Some(Decimal {
+            text: &mant[first..],
+            exp,
+        })
+    }
+
+    fn digits(&self) -> impl Iterator<Item = u8> + '_ {
+        self.text.iter().copied().filter(u8::is_ascii_digit)
+    }
+}
+
+impl Ord for Decimal<'_> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        // Trailing zeros do not change the value: compare digit by digit, padding with zeros.
+        self.exp.cmp(&other.exp).then_with(|| {
+            let (mut a, mut b) = (self.digits(), other.digits());
+            loop {
+                match (a.next(), b.next()) {
+                    (None, None) => return core::cmp::Ordering::Equal,
+                    (x, y) => match x.unwrap_or(b'0').cmp(&y.unwrap_or(b'0')) {
+                        core::cmp::Ordering::Equal => continue,
+                        o => return o,
+                    },
+                }
+            }
+        })
+    }
+}
+
+impl PartialOrd for Decimal<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Decimal<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == core::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Decimal<'_> {}
+
+struct BigBuf {
+    buf: [u8; 840],
+    len: usize,
+}
+
+impl core::fmt::Write for BigBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Clinger's fast path: a decimal of at most 15 significant digits and 22 fractional digits, with
@@ -289,6 +414,21 @@ mod tests {
         assert_eq!(parse_float(b"1.0e999"), None);
         assert_eq!(parse_float(b"1.0e-999"), None);
         assert_eq!(parse_float(b"0.0e-999"), Some(0.0));
+        // glibc: an exact subnormal is fine; just below DBL_MIN and inexact is ERANGE.
+        assert_eq!(parse_float(b"4.9406564584124654e-324"), None);
+        assert_eq!(parse_float(b"2.2250738585072014e-308"), Some(0.0));
+        assert_eq!(parse_float(b"2.2250738585072012e-308"), None);
+        assert_eq!(parse_float(b"2.2250738585072015e-308"), Some(0.0));
+        assert_eq!(parse_float(b"0.0000000000000000000000000001e-300"), None);
+        let tiny = Decimal::of(b"0.05").unwrap();
+        assert_eq!(
+            (
+                tiny.exp,
+                Decimal::of(b"12.5").unwrap().exp,
+                Decimal::of(b"-.5e3").unwrap().exp
+            ),
+            (-1, 2, 3)
+        );
     }
 
     fn f(v: f32) -> std::string::String {

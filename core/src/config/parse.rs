@@ -64,6 +64,13 @@ pub struct Warnings {
     pub creation_time_repaired: u32,
 }
 
+/// Whether strtoll would read `0x…` hex starting at an INT token `0`, `+0` or `-0`.
+fn hex_prefix(token: &[u8], rest: &[u8]) -> bool {
+    matches!(token, b"0" | b"+0" | b"-0")
+        && matches!(rest.first(), Some(b'x' | b'X'))
+        && rest.get(1).is_some_and(u8::is_ascii_hexdigit)
+}
+
 /// The value lvm2 substitutes for an overflowing `creation_time` (2018-05-24).
 const CREATION_TIME_REPAIR: i64 = 1_527_120_000;
 
@@ -411,6 +418,11 @@ impl<S: Storage> Parser<'_, '_, S> {
     fn scalar(&mut self, creation_time: bool) -> Result<Idx, Error> {
         let at = self.lx.start;
         let data = match self.lx.tok {
+            // strtoll reads a hex prefix past the token (`0` then `x10`); HEAD then sees it did not
+            // stop at the token's end and rejects the integer (config-tree.md §1.4).
+            Tok::Int if hex_prefix(self.lx.text(), self.lx.rest()) => {
+                return Err(self.err(ErrorKind::BadInteger, at))
+            }
             Tok::Int => match parse_int(self.lx.text()) {
                 Ok(i) => Data::Int(i),
                 Err(IntError::Range) if creation_time => {

@@ -488,7 +488,11 @@ mod tests {
             merge("creation_time=99999999999999999999\n"),
             "creation_time=1527120000\n"
         );
-        assert_eq!(merge("a=0x10 = 5\n"), "a=0\nx10=5\n");
+        assert_eq!(
+            fmt("a=0x10 = 5\n", Duplicates::Merge).unwrap_err().kind,
+            ErrorKind::BadInteger
+        );
+        assert_eq!(merge("a=0 x10 = 5\n"), "a=0\nx10=5\n");
         assert_eq!(merge("a=1.5e3=4\n"), "a=1500.000000\ne3=4\n");
     }
 
