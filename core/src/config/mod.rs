@@ -24,7 +24,7 @@ pub mod error;
 mod index;
 mod lex;
 pub mod lookup;
-mod number;
+pub(crate) mod number;
 pub mod parse;
 pub mod store;
 pub mod tree;

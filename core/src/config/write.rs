@@ -215,7 +215,8 @@ fn write_key<W: Sink>(key: &[u8], out: &mut W) -> Result<(), Overflow> {
     }
 }
 
-fn write_escaped<W: Sink>(s: &[u8], out: &mut W) -> Result<(), Overflow> {
+/// `s` with `"` and `\\` backslash-escaped (`dm_escape_double_quotes`).
+pub(crate) fn write_escaped<W: Sink + ?Sized>(s: &[u8], out: &mut W) -> Result<(), Overflow> {
     let mut rest = s;
     while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
         out.put(&rest[..i])?;

@@ -34,13 +34,7 @@ pub fn write_str_line<W: Sink + ?Sized>(
 ) -> Result<(), Overflow> {
     out.put(key)?;
     out.put(b" = \"")?;
-    let mut rest = value;
-    while let Some(i) = rest.iter().position(|&c| c == b'"' || c == b'\\') {
-        out.put(&rest[..i])?;
-        out.put(if rest[i] == b'"' { b"\\\"" } else { b"\\\\" })?;
-        rest = &rest[i + 1..];
-    }
-    out.put(rest)?;
+    crate::config::write::write_escaped(value, out)?;
     out.put(b"\"\n")
 }
 
@@ -50,23 +44,10 @@ pub fn write_int_line<W: Sink + ?Sized>(
     value: i64,
     out: &mut W,
 ) -> Result<(), Overflow> {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut m = value.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
+    let mut buf = [0u8; 24];
     out.put(key)?;
     out.put(b" = ")?;
-    if value < 0 {
-        out.put(b"-")?;
-    }
-    out.put(&buf[i..])?;
+    out.put(crate::config::number::format_int(value, &mut buf))?;
     out.put(b"\n")
 }
 
@@ -84,11 +65,7 @@ pub fn write_request<W: Sink + ?Sized>(
     args: &[(&str, Arg<'_>)],
     out: &mut W,
 ) -> Result<(), Overflow> {
-    write_str_line(b"request", id, out)?;
-    for (k, v) in args {
-        write_arg(k.as_bytes(), *v, out)?;
-    }
-    Ok(())
+    write_simple(b"request", id, args, out)
 }
 
 /// `daemon_reply_simple(id, args…)`'s body: `response = "id"` then the arguments.
@@ -97,7 +74,16 @@ pub fn write_reply<W: Sink + ?Sized>(
     args: &[(&str, Arg<'_>)],
     out: &mut W,
 ) -> Result<(), Overflow> {
-    write_str_line(b"response", id, out)?;
+    write_simple(b"response", id, args, out)
+}
+
+fn write_simple<W: Sink + ?Sized>(
+    first: &[u8],
+    id: &[u8],
+    args: &[(&str, Arg<'_>)],
+    out: &mut W,
+) -> Result<(), Overflow> {
+    write_str_line(first, id, out)?;
     for (k, v) in args {
         write_arg(k.as_bytes(), *v, out)?;
     }
