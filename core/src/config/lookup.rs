@@ -9,8 +9,8 @@ pub trait Lookup<'t> {
     /// The first node of the first level.
     fn start(&self) -> Option<NodeRef<'t>>;
 
-    /// The node at `path` (`/`-separated; leading and doubled slashes are ignored, a trailing one
-    /// never matches).
+    /// The node at `path` (`/`-separated; leading and doubled slashes are ignored; a trailing one
+    /// names an empty key, which only the parser's `a/ = …` quirk creates).
     fn find_node(&self, path: &(impl AsRef<[u8]> + ?Sized)) -> Option<NodeRef<'t>> {
         find_from(self.start(), path.as_ref())
     }

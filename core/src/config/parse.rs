@@ -1,7 +1,8 @@
 //! The dm_config grammar (config-tree.md §1.3–1.6), parsed without recursion.
 //!
-//! Open sections are remembered as one byte each (how many path segments the key had), so
-//! nesting costs no stack beyond `MAX_DEPTH` bytes and depth is an explicit, checked limit.
+//! Open sections are remembered as two bytes each (how many path segments the key had, at most
+//! `MAX_DEPTH`), so nesting costs a fixed 512 bytes of stack and depth is an explicit, checked
+//! limit: every open section adds at least one level, so no more than `MAX_DEPTH` are ever open.
 
 use super::error::{Arena, Error, ErrorKind};
 use super::index;
@@ -155,7 +156,7 @@ impl<S: Storage> Parser<'_, '_, S> {
         if self.merge {
             self.st.reset_index(index::initial_slots(lines));
         }
-        let mut open = [0u8; MAX_DEPTH as usize];
+        let mut open = [0u16; MAX_DEPTH as usize];
         let mut n_open = 0usize;
         let mut cur: Idx = 0;
         let mut depth: u32 = 0;
@@ -284,7 +285,7 @@ impl<S: Storage> Parser<'_, '_, S> {
         key: Span,
         depth: u32,
         at: usize,
-    ) -> Result<(Idx, u8), Error> {
+    ) -> Result<(Idx, u16), Error> {
         let mut parent = parent;
         let mut segs: u32 = 0;
         let mut pos = 0usize;
@@ -315,7 +316,7 @@ impl<S: Storage> Parser<'_, '_, S> {
                 None => self.make(parent, seg, key)?,
             };
             if end == len {
-                return Ok((node, segs as u8));
+                return Ok((node, segs as u16));
             }
             parent = node;
             pos = end;

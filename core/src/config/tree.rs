@@ -522,6 +522,19 @@ mod tests {
     }
 
     #[test]
+    fn a_256_segment_key_at_the_ceiling_neither_wraps_nor_panics() {
+        // Found by fuzzing: the segment count of an open section once wrapped at 256.
+        let max = ParseOptions { max_depth: crate::config::MAX_DEPTH, ..ParseOptions::MERGE };
+        let path = ["a"; 256].join("/");
+        let misnest = std::format!("{path}{{}}b=1");
+        let t = Tree::<Growable>::from_text(misnest.as_bytes(), max).unwrap();
+        assert_eq!(t.view().find_int64("b", 0), 1);
+        let panic = std::format!("{path}{{{}", "a{".repeat(256));
+        let e = Tree::<Growable>::from_text(panic.as_bytes(), max).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooDeep { limit: 256 });
+    }
+
+    #[test]
     fn fixed_capacity_reports_need() {
         let mut t: FixedTree<'_, 3, 8, 8> = Tree::new(Default::default());
         let e = t

@@ -1,0 +1,15 @@
+//! Invariants of keelson-core's config-tree codec, checked by the fuzz targets in
+//! `fuzz_targets/` (each target is one call into this crate).
+//!
+//! - [`text`]: text → tree in both duplicate modes, fixed vs growable storage, error positions,
+//!   and write → re-parse round trips.
+//! - [`lookup`]: every `Lookup` getter against a small reference model.
+//! - [`binary`]: postcard decode → encode → decode, fixed vs growable storage, graft.
+//! - [`model`]: the reference pieces they share (visible walk, float and key rules).
+//!
+//! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
+
+pub mod binary;
+pub mod lookup;
+pub mod model;
+pub mod text;
