@@ -1,15 +1,17 @@
-//! Invariants of keelson-core's config-tree codec, checked by the fuzz targets in
+//! Invariants of keelson-core's decoders (config tree, libdaemon requests), checked by the fuzz targets in
 //! `fuzz_targets/` (each target is one call into this crate).
 //!
 //! - [`text`]: text → tree in both duplicate modes, fixed vs growable storage, error positions,
 //!   and write → re-parse round trips.
 //! - [`lookup`]: every `Lookup` getter against a small reference model.
 //! - [`binary`]: postcard decode → encode → decode, fixed vs growable storage, graft.
+//! - [`daemon`]: libdaemon framing and dispatch from arbitrary byte streams.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
 pub mod binary;
+pub mod daemon;
 pub mod lookup;
 pub mod model;
 pub mod text;
