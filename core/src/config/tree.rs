@@ -524,7 +524,10 @@ mod tests {
     #[test]
     fn a_256_segment_key_at_the_ceiling_neither_wraps_nor_panics() {
         // Found by fuzzing: the segment count of an open section once wrapped at 256.
-        let max = ParseOptions { max_depth: crate::config::MAX_DEPTH, ..ParseOptions::MERGE };
+        let max = ParseOptions {
+            max_depth: crate::config::MAX_DEPTH,
+            ..ParseOptions::MERGE
+        };
         let path = ["a"; 256].join("/");
         let misnest = std::format!("{path}{{}}b=1");
         let t = Tree::<Growable>::from_text(misnest.as_bytes(), max).unwrap();

@@ -53,7 +53,8 @@ struct Cli {
     /// Take over from the instance serving the socket: its state, its socket, no refused client.
     #[arg(long)]
     takeover: bool,
-    /// Seconds a takeover waits for the old instance's clients and pidfile.
+    /// Seconds the old instance lets open connections finish before handing over (longer ones
+    /// are closed); the new one waits twice that for the reply and the pidfile.
     #[arg(long, default_value_t = 5)]
     takeover_wait: u64,
     /// What to log (comma list of all, error, warn, info, wire, debug).

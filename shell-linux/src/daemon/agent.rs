@@ -40,32 +40,49 @@ impl Agent {
         }
     }
 
-    /// The state as a config tree: `state { served generation values { k = "v" } }`.
+    /// The state as a config tree:
+    /// `state { served=N generation=N values=["key", "value", …] }`.
+    ///
+    /// The stored pairs go into one string array rather than one node per key: a key is any byte
+    /// string a client sent (spaces, `/`, `{`, quotes), and only a string value survives the
+    /// round trip through the writer and parser whatever it holds. A key that broke the reply's
+    /// parse would cost the whole takeover after the old instance has already let go.
     pub fn to_tree(&self) -> OwnedTree {
         let mut t = OwnedTree::empty();
         // Growable storage never reports Full.
         let st = t.add_section(NodeId::ROOT, b"state").expect("growable");
         let _ = t.add_value(st, b"served", Value::Int(self.served));
         let _ = t.add_value(st, b"generation", Value::Int(self.generation));
-        let vals = t.add_section(st, b"values").expect("growable");
-        for (k, v) in &self.values {
-            let _ = t.add_value(vals, k, Value::Str(v));
-        }
+        let pairs: Vec<Value<'_>> = self
+            .values
+            .iter()
+            .flat_map(|(k, v)| [Value::Str(k), Value::Str(v)])
+            .collect();
+        let _ = t.add_array(st, b"values", &pairs);
         t
     }
 
-    /// Restores what [`Agent::to_tree`] wrote (a takeover's reply body).
+    /// Restores what [`Agent::to_tree`] wrote (a takeover's reply body). The older form, a
+    /// `values { key = "value" }` section, is read too, so an older instance can hand over.
     pub fn restore(&mut self, tree: &OwnedTree) {
         let v = tree.view();
         self.served = v.find_int64("state/served", 0);
         self.generation = v.find_int64("state/generation", 0) + 1;
         self.values.clear();
-        if let Some(sec) = v.get_section("state/values") {
-            for n in sec.children() {
+        let Some(node) = v.find_node("state/values") else {
+            return;
+        };
+        if node.is_section() {
+            for n in node.children() {
                 if let Some(Value::Str(s)) = n.value() {
                     self.values.insert(n.key().to_vec(), s.to_vec());
                 }
             }
+            return;
+        }
+        let strings: Vec<&[u8]> = node.values().filter_map(|r| r.value.as_bytes()).collect();
+        for pair in strings.chunks_exact(2) {
+            self.values.insert(pair[0].to_vec(), pair[1].to_vec());
         }
     }
 }

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keelson_core::config::{OwnedTree, ParseOptions};
@@ -178,8 +178,9 @@ pub fn open(
         Ok(c) => c,
         Err(ClientError::Connect(_, e)) if autostart.is_some() && is_absent(&e) => {
             let exe = autostart.unwrap_or(Path::new("keelsond"));
+            let deadline = Instant::now() + timeout;
             start_daemon(exe, path, timeout)?;
-            Client::connect(path, timeout)?
+            connect_once_up(path, timeout, deadline)?
         }
         Err(e) => return Err(e),
     };
@@ -194,14 +195,49 @@ fn is_absent(e: &io::Error) -> bool {
     )
 }
 
-/// Runs `exe --socket PATH --detach`: it returns once the daemon is ready (or failed).
+/// Connects, retrying while the socket is missing or refuses until `deadline`: after a lost
+/// autostart race the winner may still be between its pidfile and its socket.
+fn connect_once_up(
+    path: &Path,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<Client, ClientError> {
+    loop {
+        match Client::connect(path, timeout) {
+            Err(ClientError::Connect(_, e)) if is_absent(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The pidfile an autostarted daemon locks: beside the socket (`keelsond.socket` →
+/// `keelsond.pid`, `sock` → `sock.pid`), so it is the default pidfile for the default socket.
+fn autostart_pidfile(socket: &Path) -> PathBuf {
+    socket.with_extension("pid")
+}
+
+/// Runs `exe --socket PATH --pidfile PATH.pid --detach`: it returns once the daemon is ready
+/// (or failed).
+///
+/// The pidfile is what makes concurrent autostarts safe: its lock is taken before the socket
+/// is touched, so of several clients starting a daemon at once exactly one binds; the others
+/// exit 13 without a word on the socket. (Without it, a loser could find the winner's socket
+/// bound but not yet listening, take it for stale and unlink it, orphaning the winner.)
 fn start_daemon(exe: &Path, path: &Path, timeout: Duration) -> Result<(), ClientError> {
     tracing::info!(daemon = %exe.display(), socket = %path.display(), "nothing answers; starting the daemon");
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut child = Command::new(exe)
         .arg("--socket")
         .arg(&abs)
+        .arg("--pidfile")
+        .arg(autostart_pidfile(&abs))
         .arg("--detach")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        // Kept for the error message; a lost race's "already running" is no news to the user.
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
             ClientError::Connect(
@@ -212,13 +248,22 @@ fn start_daemon(exe: &Path, path: &Path, timeout: Duration) -> Result<(), Client
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait().map_err(ClientError::Io)? {
-            // Status 13: another instance won the race and holds the pidfile; it answers.
+            // Status 13: another instance won the race and holds the pidfile; it will answer.
             Some(s) if s.success() || s.code() == Some(13) => return Ok(()),
             Some(s) => {
+                // The detached daemon has its stderr on /dev/null by now: this reads to EOF.
+                let mut said = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut said);
+                }
                 return Err(ClientError::Connect(
                     path.into(),
-                    io::Error::other(format!("{} exited with {s}", exe.display())),
-                ))
+                    io::Error::other(format!(
+                        "{} exited with {s}: {}",
+                        exe.display(),
+                        said.trim()
+                    )),
+                ));
             }
             None if Instant::now() >= deadline => {
                 let _ = child.kill();

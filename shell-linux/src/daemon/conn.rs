@@ -30,7 +30,13 @@ fn wire_log(dir: &str, text: &[u8]) {
     }
 }
 
-/// Serves `stream` until the peer closes, misbehaves, idles out, or the server drains.
+/// Serves `stream` until the peer closes, misbehaves, idles out, or the server shuts down.
+///
+/// A takeover's drain does not close the connection: the client may be between two requests
+/// on it (hello, then its real request), and closing it there would cut a request the client
+/// has already decided to send. The old instance keeps serving open connections until they
+/// close or the takeover's bounded wait runs out; after the state is handed over, requests
+/// are no longer run (see [`Shared::frozen`]).
 pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
     let peer = getsockopt(&stream.as_fd(), sockopt::PeerCredentials).ok();
     let uid = peer.map(|c| c.uid());
@@ -42,9 +48,7 @@ pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut last_activity = Instant::now();
     loop {
-        if shared.shutdown.load(Ordering::SeqCst)
-            || (shared.draining.load(Ordering::SeqCst) && r.pending() == 0)
-        {
+        if shared.shutdown.load(Ordering::SeqCst) {
             break;
         }
         let readable = {
@@ -127,6 +131,12 @@ pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
         }
         {
             let mut agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.frozen.load(Ordering::SeqCst) {
+                // The state went to the new instance without this request: not running it
+                // and closing is what a client sees when a daemon stops, and it may retry.
+                tracing::info!(client = id, "request after the handover; closing");
+                break;
+            }
             agent.served += 1;
             let d = Dispatch {
                 protocol: &shared.opts.protocol,
@@ -144,22 +154,58 @@ pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
             break;
         }
     }
+    // The accept loop keeps a clone of every stream (to shut it down on exit) until it next
+    // reaps finished threads, which can be a poll timeout away: shut the socket down here so
+    // the peer sees the close now, not when the last descriptor goes.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
     tracing::debug!(client = id, "disconnected");
 }
 
 /// Drains the other clients (bounded), answers with the state and passes the listener along.
+///
+/// Order matters: stop accepting and wait until the accept loop says it has stopped, wait for
+/// the other connections to close, then freeze and snapshot the state under the agent lock, so
+/// every request is either in the snapshot or never run.
 fn hand_over(shared: &Shared, stream: &UnixStream, id: u64) {
+    if shared
+        .draining
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        tracing::warn!(
+            client = id,
+            "a second takeover request while one is under way"
+        );
+        let mut out = Vec::new();
+        let _ = message::failed("a takeover is already under way", &mut out);
+        out.extend_from_slice(TERMINATOR);
+        let _ = (&*stream).write_all(&out);
+        return;
+    }
     tracing::info!(client = id, "takeover requested; draining clients");
-    shared.draining.store(true, Ordering::SeqCst);
+    // Only a pause the accept loop reports from now on counts (a failed takeover left it set).
+    shared.accept_paused.store(false, Ordering::SeqCst);
     shared.wake();
     let deadline = Instant::now() + shared.opts.takeover_wait;
+    let wait = |done: &dyn Fn() -> bool| {
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait(&|| shared.accept_paused.load(Ordering::SeqCst));
     // This connection is one of the active ones.
-    while shared.active.load(Ordering::SeqCst) > 1 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    wait(&|| shared.active.load(Ordering::SeqCst) <= 1);
+    let left = shared.active.load(Ordering::SeqCst).saturating_sub(1);
+    if left > 0 {
+        tracing::warn!(
+            client = id,
+            "{left} connection(s) still open after the takeover wait; they will be closed"
+        );
     }
     let mut body = Vec::new();
     {
         let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
+        shared.frozen.store(true, Ordering::SeqCst);
         let _ = message::ok(&mut body);
         let _ = agent.to_tree().view().write(&mut body);
     }
@@ -171,6 +217,7 @@ fn hand_over(shared: &Shared, stream: &UnixStream, id: u64) {
         }
         Err(e) => {
             tracing::error!(client = id, "takeover failed: {e}; serving on");
+            shared.frozen.store(false, Ordering::SeqCst);
             shared.draining.store(false, Ordering::SeqCst);
         }
     }

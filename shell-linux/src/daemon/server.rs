@@ -54,7 +54,15 @@ pub struct Options {
 pub struct Shared {
     pub(crate) opts: Options,
     pub(crate) agent: Mutex<Agent>,
+    /// A takeover asked the accept loop to stop accepting.
     pub(crate) draining: AtomicBool,
+    /// The accept loop has seen `draining` and accepts nothing more (a takeover waits for this,
+    /// so no connection is accepted behind its back while it counts the active ones).
+    pub(crate) accept_paused: AtomicBool,
+    /// The state was snapshotted for a takeover: connection threads must not run any more
+    /// requests (checked under the agent lock, so a request is either in the snapshot or not
+    /// run at all).
+    pub(crate) frozen: AtomicBool,
     pub(crate) shutdown: AtomicBool,
     pub(crate) handed_over: AtomicBool,
     pub(crate) active: AtomicUsize,
@@ -100,6 +108,13 @@ fn load_config(path: &Option<PathBuf>) -> Result<OwnedTree, String> {
 /// Runs the daemon until a signal, idle timeout or takeover stops it. `ready` is called once the
 /// socket accepts connections (`--detach` releases the waiting parent there).
 pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
+    // The configuration is read first: a bad one must not cost a takeover (the old instance
+    // would already have let go) nor leave a socket and pidfile behind.
+    let config = match load_config(&opts.config) {
+        Ok(c) => c,
+        Err(e) => return Exit::fail(1, e),
+    };
+
     // A takeover first fetches the socket and state, while the old instance still holds the pidfile.
     let handover = if opts.takeover {
         match takeover::take(
@@ -184,10 +199,6 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     };
     let _ = listener.set_nonblocking(true);
 
-    let config = match load_config(&opts.config) {
-        Ok(c) => c,
-        Err(e) => return Exit::fail(1, e),
-    };
     let mut agent = Agent::new(config, &opts.protocol);
     if let Some(s) = &state {
         agent.restore(s);
@@ -196,6 +207,8 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         opts,
         agent: Mutex::new(agent),
         draining: AtomicBool::new(false),
+        accept_paused: AtomicBool::new(false),
+        frozen: AtomicBool::new(false),
         shutdown: AtomicBool::new(false),
         handed_over: AtomicBool::new(false),
         active: AtomicUsize::new(0),
@@ -258,7 +271,9 @@ fn accept_loop(
                 break;
             }
         }
-        let accepting = !shared.draining.load(Ordering::SeqCst) && active < shared.opts.max_clients;
+        let draining = shared.draining.load(Ordering::SeqCst);
+        shared.accept_paused.store(draining, Ordering::SeqCst);
+        let accepting = !draining && active < shared.opts.max_clients;
         let mut fds = vec![PollFd::new(wake_rx.as_fd(), PollFlags::POLLIN)];
         if accepting {
             fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
@@ -271,11 +286,15 @@ fn accept_loop(
             continue;
         }
         loop {
-            if shared.active.load(Ordering::SeqCst) >= shared.opts.max_clients {
+            if shared.active.load(Ordering::SeqCst) >= shared.opts.max_clients
+                || shared.draining.load(Ordering::SeqCst)
+            {
                 break;
             }
             match listener.accept() {
                 Ok((stream, _)) => {
+                    // Any connection restarts the idle count, however short it is.
+                    idle_since = Instant::now();
                     let _ = stream.set_nonblocking(false);
                     next_id += 1;
                     let id = next_id;
