@@ -306,6 +306,26 @@ fn systemd_activation_serves_the_inherited_socket_and_never_unlinks_it() {
 }
 
 #[test]
+fn a_taken_over_activated_socket_is_still_never_unlinked() {
+    let dir = scratch("sdact-takeover");
+    let sock = dir.join("sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut a = spawn_activated(&listener, &sock, &dir.join("a.log"), "$$", &[]);
+    a.wait_ready();
+    drop(listener);
+    let mut b = Daemon::spawn(&sock, &["--takeover"], &dir.join("b.log"));
+    assert_eq!(a.wait_exit().code(), Some(0), "{}", a.log_text());
+    b.wait_ready();
+    assert!(b.log_text().contains("Activated"), "{}", b.log_text());
+    b.signal(Signal::SIGTERM);
+    assert_eq!(b.wait_exit().code(), Some(0), "{}", b.log_text());
+    assert!(
+        sock.exists(),
+        "the socket still belongs to systemd after a takeover"
+    );
+}
+
+#[test]
 fn activation_meant_for_another_process_or_path_is_ignored() {
     // fd 3 is a listener on another path; whether LISTEN_PID names someone else or the bound
     // path is not ours, keelsond must create (and later remove) its own socket.

@@ -207,6 +207,10 @@ fn hand_over(shared: &Shared, stream: &UnixStream, id: u64) {
         let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
         shared.frozen.store(true, Ordering::SeqCst);
         let _ = message::ok(&mut body);
+        if shared.activated {
+            // The new instance must not unlink a socket systemd owns either.
+            body.extend_from_slice(b"activated = 1\n");
+        }
         let _ = agent.to_tree().view().write(&mut body);
     }
     match takeover::send_with_fd(stream, &body, shared.listener_fd) {

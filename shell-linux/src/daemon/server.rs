@@ -66,6 +66,8 @@ pub struct Shared {
     pub(crate) shutdown: AtomicBool,
     pub(crate) handed_over: AtomicBool,
     pub(crate) active: AtomicUsize,
+    /// systemd owns the socket file (passed on through takeovers): never unlink it.
+    pub(crate) activated: bool,
     pub(crate) listener_fd: RawFd,
     wake_tx: UnixStream,
 }
@@ -183,7 +185,14 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     }
 
     let (listener, origin, state) = match handover {
-        Some(h) => (h.listener, Origin::TakenOver, Some(h.state)),
+        Some(h) if h.activated => {
+            socket::forget_systemd();
+            (h.listener, Origin::Activated, Some(h.state))
+        }
+        Some(h) => {
+            socket::forget_systemd();
+            (h.listener, Origin::TakenOver, Some(h.state))
+        }
         None => match socket::from_systemd(&opts.socket) {
             Some(l) => (l, Origin::Activated, None),
             None => match socket::bind(&opts.socket) {
@@ -212,6 +221,7 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         shutdown: AtomicBool::new(false),
         handed_over: AtomicBool::new(false),
         active: AtomicUsize::new(0),
+        activated: origin == Origin::Activated,
         listener_fd: listener.as_raw_fd(),
         wake_tx,
     });

@@ -78,20 +78,25 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     Ok(listener)
 }
 
-/// systemd socket activation: accepted only when `LISTEN_PID` is us, `LISTEN_FDS` is 1 and fd 3
-/// is a listening AF_UNIX stream socket bound to `path`. The variables are unset either way.
-pub fn from_systemd(path: &Path) -> Option<UnixListener> {
-    let pid = std::env::var("LISTEN_PID").ok();
-    let fds = std::env::var("LISTEN_FDS").ok();
+/// Unsets systemd's socket-passing variables so no child inherits them.
+pub fn forget_systemd() {
     for v in [
         "LISTEN_PID",
         "LISTEN_FDS",
         "LISTEN_FDNAMES",
         "SD_ACTIVATION",
     ] {
-        // SAFETY-free: std::env::remove_var is safe on this edition; we are still single-threaded.
+        // Still single-threaded here, so changing the environment races with nothing.
         std::env::remove_var(v);
     }
+}
+
+/// systemd socket activation: accepted only when `LISTEN_PID` is us, `LISTEN_FDS` is 1 and fd 3
+/// is a listening AF_UNIX stream socket bound to `path`. The variables are unset either way.
+pub fn from_systemd(path: &Path) -> Option<UnixListener> {
+    let pid = std::env::var("LISTEN_PID").ok();
+    let fds = std::env::var("LISTEN_FDS").ok();
+    forget_systemd();
     if pid?.parse::<u32>().ok()? != std::process::id() || fds?.trim() != "1" {
         return None;
     }

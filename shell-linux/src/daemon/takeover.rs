@@ -9,7 +9,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::Duration;
 
-use keelson_core::config::{OwnedTree, ParseOptions};
+use keelson_core::config::{Lookup, OwnedTree, ParseOptions};
 use keelson_core::daemon::frame::{Reassembler, TERMINATOR};
 use keelson_core::daemon::message::{check_hello, Reply};
 use keelson_core::daemon::simple::write_request;
@@ -40,6 +40,8 @@ pub struct Handover {
     pub listener: UnixListener,
     /// The old instance's state (`state { … }`).
     pub state: OwnedTree,
+    /// The socket came from systemd, so nobody may unlink it.
+    pub activated: bool,
 }
 
 /// Why a takeover failed.
@@ -161,8 +163,10 @@ pub fn take(
         .drain(..)
         .next()
         .ok_or_else(|| TakeoverError::Refused("no socket came with the reply".into()))?;
+    let activated = state.view().find_int64("activated", 0) != 0;
     Ok(Handover {
         listener: UnixListener::from(fd),
         state,
+        activated,
     })
 }
