@@ -14,7 +14,6 @@ use keelson_core::config::{Growable, ParseOptions, Tree};
 use keelson_core::daemon::frame::{FrameError, Reassembler, TERMINATOR};
 use keelson_core::daemon::message::{self, Request};
 use keelson_core::daemon::Dispatch;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{getsockopt, sockopt};
 
 use super::agent::COMMANDS;
@@ -42,6 +41,7 @@ pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
     let uid = peer.map(|c| c.uid());
     let allowed = uid.is_some_and(|u| shared.opts.allowed_uids.contains(&u));
     let _ = stream.set_write_timeout(Some(shared.opts.client_timeout));
+    let _ = stream.set_read_timeout(Some(TICK));
     tracing::debug!(client = id, uid, pid = peer.map(|c| c.pid()), "connected");
 
     let mut r = Reassembler::new(Vec::new(), shared.opts.max_message);
@@ -51,21 +51,8 @@ pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
         if shared.shutdown.load(Ordering::SeqCst) {
             break;
         }
-        let readable = {
-            let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-            matches!(poll(&mut fds, PollTimeout::from(TICK.as_millis() as u16)), Ok(n) if n > 0)
-        };
-        if !readable {
-            if last_activity.elapsed() > shared.opts.client_timeout {
-                tracing::info!(
-                    client = id,
-                    "idle for {:?}; closing",
-                    shared.opts.client_timeout
-                );
-                break;
-            }
-            continue;
-        }
+        // A blocking read with a short timeout: one system call per message in the common
+        // case, and still a regular look at the shutdown flag and the idle clock.
         let n = match (&stream).read(&mut buf) {
             Ok(0) => {
                 if let Err(e) = r.finish() {
@@ -75,6 +62,22 @@ pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
             }
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last_activity.elapsed() > shared.opts.client_timeout {
+                    tracing::info!(
+                        client = id,
+                        "idle for {:?}; closing",
+                        shared.opts.client_timeout
+                    );
+                    break;
+                }
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(client = id, "read: {e}");
                 break;
