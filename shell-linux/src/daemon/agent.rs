@@ -1,4 +1,4 @@
-//! keelsond's own state and the requests it answers, as a core [`Dispatch`] table.
+//! keelsond's own state and the requests it answers, as a core [`Dispatch`](keelson_core::daemon::Dispatch) table.
 //!
 //! The state is small and serializable as a config tree, which is what a takeover hands from
 //! the old instance to the new one.

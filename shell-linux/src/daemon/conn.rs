@@ -35,7 +35,7 @@ fn wire_log(dir: &str, text: &[u8]) {
 /// on it (hello, then its real request), and closing it there would cut a request the client
 /// has already decided to send. The old instance keeps serving open connections until they
 /// close or the takeover's bounded wait runs out; after the state is handed over, requests
-/// are no longer run (see [`Shared::frozen`]).
+/// are no longer run (see `Shared::frozen`).
 pub fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
     let peer = getsockopt(&stream.as_fd(), sockopt::PeerCredentials).ok();
     let uid = peer.map(|c| c.uid());
