@@ -93,34 +93,45 @@ pub(crate) fn parse_float(text: &[u8]) -> Option<f32> {
 
 /// glibc's strtod underflow rule (ERANGE): the exact decimal lies below DBL_MIN and the double
 /// is not exactly it. `d` is the correctly rounded result, at most DBL_MIN in magnitude. Only
-/// absurdly small inputs get here, so the cost (an exact decimal expansion of `d`) is fine.
+/// absurdly small inputs get here, so an exact expansion of `d` by hand is cheap enough (and
+/// far smaller in flash than `core::fmt`'s exact float formatting).
 fn underflows(text: &[u8], d: f64) -> bool {
-    let mut exact = BigBuf {
-        buf: [0; 840],
-        len: 0,
+    use core::cmp::Ordering;
+    let Some(ours) = Decimal::of(text) else {
+        return false;
     };
-    // 800 significant digits hold every subnormal and DBL_MIN exactly (at most 767 are needed).
-    if write!(exact, "{:.800e}", d.abs()).is_err() {
-        return true;
-    }
-    let ours = Decimal::of(text);
-    let theirs = Decimal::of(&exact.buf[..exact.len]);
-    let order = match (ours, theirs) {
-        (None, _) => return false,
-        (Some(_), None) => core::cmp::Ordering::Greater,
-        (Some(a), Some(b)) => a.cmp(&b),
+    let order = match Exact::of(d.abs()) {
+        None => Ordering::Greater,
+        Some(x) => cmp_digits(ours.exp, ours.digits(), x.exp(), x.digits()),
     };
     match order {
-        core::cmp::Ordering::Equal => false,
+        Ordering::Equal => false,
         // Inexact: tiny when the exact value is below DBL_MIN. A result below DBL_MIN says so;
         // a result of DBL_MIN itself came from below when the input is smaller than it.
         _ if d.abs() < f64::MIN_POSITIVE => true,
-        o => o == core::cmp::Ordering::Less,
+        o => o == Ordering::Less,
     }
 }
 
-/// A positive decimal as `0.DIGITS × 10^exp` with no leading or trailing zero digit, read from
-/// `[+-]digits[.digits][e[+-]digits]` text.
+/// Compares `0.A × 10^ea` with `0.B × 10^eb` (no leading zero digits; trailing zeros allowed).
+fn cmp_digits(
+    ea: i64,
+    mut a: impl Iterator<Item = u8>,
+    eb: i64,
+    mut b: impl Iterator<Item = u8>,
+) -> core::cmp::Ordering {
+    ea.cmp(&eb).then_with(|| loop {
+        match (a.next(), b.next()) {
+            (None, None) => return core::cmp::Ordering::Equal,
+            (x, y) => match x.unwrap_or(b'0').cmp(&y.unwrap_or(b'0')) {
+                core::cmp::Ordering::Equal => continue,
+                o => return o,
+            },
+        }
+    })
+}
+
+/// A positive decimal as `0.DIGITS × 10^exp`, read from `[+-]digits[.digits][e[+-]digits]` text.
 struct Decimal<'a> {
     text: &'a [u8],
     exp: i64,
@@ -167,52 +178,83 @@ impl<'a> Decimal<'a> {
     }
 }
 
-impl Ord for Decimal<'_> {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        // Trailing zeros do not change the value: compare digit by digit, padding with zeros.
-        self.exp.cmp(&other.exp).then_with(|| {
-            let (mut a, mut b) = (self.digits(), other.digits());
-            loop {
-                match (a.next(), b.next()) {
-                    (None, None) => return core::cmp::Ordering::Equal,
-                    (x, y) => match x.unwrap_or(b'0').cmp(&y.unwrap_or(b'0')) {
-                        core::cmp::Ordering::Equal => continue,
-                        o => return o,
-                    },
-                }
-            }
-        })
-    }
-}
-
-impl PartialOrd for Decimal<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Decimal<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == core::cmp::Ordering::Equal
-    }
-}
-
-impl Eq for Decimal<'_> {}
-
-struct BigBuf {
-    buf: [u8; 840],
+/// The exact decimal value of a double at most DBL_MIN: `m × 2^-k` is `(m × 5^k) × 10^-k`, and
+/// `m × 5^k` (at most 767 digits) is built in base-10^9 limbs.
+struct Exact {
+    limbs: [u32; 96],
     len: usize,
+    k: i64,
 }
 
-impl core::fmt::Write for BigBuf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+impl Exact {
+    fn of(d: f64) -> Option<Exact> {
+        const BASE: u64 = 1_000_000_000;
+        let bits = d.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i64;
+        let frac = bits & ((1 << 52) - 1);
+        let (m, k) = if biased == 0 {
+            (frac, 1074)
+        } else {
+            (frac | 1 << 52, 1075 - biased)
+        };
+        if m == 0 || k <= 0 {
+            return None;
+        }
+        let mut x = Exact {
+            limbs: [0; 96],
+            len: 2,
+            k,
+        };
+        x.limbs[0] = (m % BASE) as u32;
+        x.limbs[1] = (m / BASE) as u32;
+        let mut left = k;
+        while left > 0 {
+            // 5^13 < 2^32, so a limb times it plus a carry fits in u64.
+            let step = left.min(13) as u32;
+            let mul = 5u64.pow(step);
+            let mut carry = 0u64;
+            for limb in &mut x.limbs[..x.len] {
+                let v = u64::from(*limb) * mul + carry;
+                *limb = (v % BASE) as u32;
+                carry = v / BASE;
+            }
+            while carry > 0 && x.len < x.limbs.len() {
+                x.limbs[x.len] = (carry % BASE) as u32;
+                carry /= BASE;
+                x.len += 1;
+            }
+            left -= i64::from(step);
+        }
+        while x.len > 1 && x.limbs[x.len - 1] == 0 {
+            x.len -= 1;
+        }
+        Some(x)
+    }
+
+    fn top_digits(&self) -> usize {
+        let mut top = self.limbs[self.len - 1];
+        let mut n = 0;
+        while top > 0 {
+            n += 1;
+            top /= 10;
+        }
+        n
+    }
+
+    /// `N = m × 5^k` has `L` digits, so the value is `0.N × 10^(L - k)`.
+    fn exp(&self) -> i64 {
+        (self.top_digits() + 9 * (self.len - 1)) as i64 - self.k
+    }
+
+    fn digits(&self) -> impl Iterator<Item = u8> + '_ {
+        let top = self.top_digits();
+        (0..self.len).rev().flat_map(move |i| {
+            let limb = self.limbs[i];
+            let width = if i == self.len - 1 { top } else { 9 };
+            (0..width)
+                .rev()
+                .map(move |p| b'0' + (limb / 10u32.pow(p as u32) % 10) as u8)
+        })
     }
 }
 
