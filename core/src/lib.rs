@@ -4,6 +4,8 @@
 //!   and postcard form — the message format of the whole control plane.
 //! - [`daemon`]: the libdaemon request protocol on top of it: framing, requests and replies,
 //!   `hello`, and the dispatch table.
+//! - [`jsonrpc`]: OVS JSON-RPC: framing of back-to-back JSON values, messages, `echo` keepalive.
+//! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
 //!
 //! The crate is `no_std` and needs no allocator unless the `alloc` feature is on; capacities are
 //! const generics or caller buffers. No input makes it panic: malformed bytes are typed errors.
@@ -18,3 +20,5 @@ extern crate std;
 
 pub mod config;
 pub mod daemon;
+pub mod jsonrpc;
+pub mod reconnect;

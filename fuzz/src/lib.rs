@@ -1,4 +1,4 @@
-//! Invariants of keelson-core's decoders (config tree, libdaemon requests), checked by the fuzz targets in
+//! Invariants of keelson-core's decoders (config tree, libdaemon requests, JSON-RPC), checked by the fuzz targets in
 //! `fuzz_targets/` (each target is one call into this crate).
 //!
 //! - [`text`]: text → tree in both duplicate modes, fixed vs growable storage, error positions,
@@ -6,12 +6,16 @@
 //! - [`lookup`]: every `Lookup` getter against a small reference model.
 //! - [`binary`]: postcard decode → encode → decode, fixed vs growable storage, graft.
 //! - [`daemon`]: libdaemon framing and dispatch from arbitrary byte streams.
+//! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
+//! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
 pub mod binary;
 pub mod daemon;
+pub mod jsonrpc;
 pub mod lookup;
 pub mod model;
+pub mod reconnect;
 pub mod text;

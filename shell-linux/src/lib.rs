@@ -5,6 +5,7 @@
 //! - [`paths`]: default run directory, socket and pidfile.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
+//! - [`testreconnect`]: OVS's test-reconnect script language over the core's reconnect FSM.
 //!
 //! The binaries `keelctl` (operator tool) and `keelsond` (host agent) are thin `clap` front ends
 //! over these modules.
@@ -14,3 +15,4 @@ pub mod daemon;
 pub mod paths;
 pub mod requestcmd;
 pub mod source;
+pub mod testreconnect;
