@@ -7,8 +7,8 @@
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
 //! - [`testreconnect`]: OVS's test-reconnect script language over the core's reconnect FSM.
 //!
-//! The binaries `keelctl` (operator tool) and `keelsond` (host agent) are thin `clap` front ends
-//! over these modules.
+//! The binaries `keelctl` (operator tool), `keelsond` (host agent) and `test-reconnect` (OVS's
+//! FSM test language) are thin front ends over these modules.
 
 pub mod configcmd;
 pub mod daemon;
