@@ -61,23 +61,8 @@ impl ToJson for str {
 
 impl ToJson for i64 {
     fn write_json(&self, out: &mut dyn Sink) -> Result<(), Overflow> {
-        // i64::MIN is 20 characters.
-        let mut buf = [0u8; 20];
-        let mut i = buf.len();
-        let mut n = self.unsigned_abs();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if *self < 0 {
-            i -= 1;
-            buf[i] = b'-';
-        }
-        out.put(&buf[i..])
+        let mut buf = [0u8; 24];
+        out.put(crate::config::number::format_int(*self, &mut buf))
     }
 }
 
