@@ -5,6 +5,7 @@
 //! - [`paths`]: default run directory, socket and pidfile.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
+//! - [`stream`]: OVS stream names (`unix:`, `tcp:`, `ptcp:`, ...) and std streams for them.
 //! - [`testreconnect`]: OVS's test-reconnect script language over the core's reconnect FSM.
 //!
 //! The binaries `keelctl` (operator tool), `keelsond` (host agent) and `test-reconnect` (OVS's
@@ -15,4 +16,5 @@ pub mod daemon;
 pub mod paths;
 pub mod requestcmd;
 pub mod source;
+pub mod stream;
 pub mod testreconnect;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use keelson_linux::daemon::monitor;
 use keelson_linux::daemon::server::{self, Options};
 use keelson_linux::{configcmd, paths, source::Source};
 
@@ -23,9 +24,15 @@ struct Cli {
     /// Keep a locked pidfile [default file: RUNDIR/keelsond.pid].
     #[arg(long, short = 'p', num_args = 0..=1, default_missing_value = "")]
     pidfile: Option<PathBuf>,
+    /// Replace the pidfile even if a running process holds it (no effect without --pidfile).
+    #[arg(long)]
+    overwrite_pidfile: bool,
     /// Run in the background; the parent exits once the socket is ready.
     #[arg(long)]
     detach: bool,
+    /// Run a monitor process that restarts the daemon when it dies of a crash signal.
+    #[arg(long)]
+    monitor: bool,
     /// With --detach, stay in the current directory instead of `/`.
     #[arg(long)]
     no_chdir: bool,
@@ -189,6 +196,7 @@ fn main() -> ExitCode {
     let opts = Options {
         socket,
         pidfile,
+        overwrite_pidfile: cli.overwrite_pidfile,
         config,
         protocol: cli.protocol,
         version: cli.protocol_version,
@@ -213,7 +221,12 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let pipe = std::cell::RefCell::new(ready_pipe.map(std::fs::File::from));
+    let mut ready_pipe = ready_pipe.map(std::fs::File::from);
+    if cli.monitor {
+        // Only a daemon returns; the monitor stays in there until it exits.
+        ready_pipe = Some(monitor::start(ready_pipe));
+    }
+    let pipe = std::cell::RefCell::new(ready_pipe);
     let exit = server::run(opts, || {
         if let Some(mut tx) = pipe.borrow_mut().take() {
             let _ = tx.write_all(b"R");

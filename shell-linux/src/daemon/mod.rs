@@ -5,12 +5,14 @@
 //! - [`conn`]: one thread per connection, answering through the core's dispatch table.
 //! - [`agent`]: keelsond's state and requests.
 //! - [`socket`], [`pidfile`]: libdaemon's socket and pidfile rules; systemd activation.
+//! - [`monitor`]: `--monitor`, the supervisor that restarts the daemon after a crash signal.
 //! - [`takeover`]: handing the state and the listening socket to a new instance.
 //! - [`client`]: the client library `keelctl request` uses.
 
 pub mod agent;
 pub mod client;
 pub mod conn;
+pub mod monitor;
 pub mod pidfile;
 pub mod server;
 pub mod socket;

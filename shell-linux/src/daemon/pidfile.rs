@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,14 +88,53 @@ impl Pidfile {
         })
     }
 
+    /// `--overwrite-pidfile` (ovs-sessions.md §5.2): writes our pid to `FILE.tmp<pid>`, locks
+    /// it and renames it over FILE, whether or not a running process holds FILE. That process
+    /// keeps its lock on the old, now unlinked, file.
+    pub fn overwrite(path: &Path) -> Result<Pidfile, PidfileError> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let made = (|| {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .read(true)
+                .mode(0o644)
+                .open(&tmp)?;
+            lock(&file)?;
+            (&file).write_all(format!("{}\n", std::process::id()).as_bytes())?;
+            std::fs::rename(&tmp, path)?;
+            Ok(file)
+        })();
+        match made {
+            Ok(file) => Ok(Pidfile {
+                file,
+                path: path.to_path_buf(),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(PidfileError::Io(e))
+            }
+        }
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Unlinks the file, then releases the lock.
+    /// Unlinks the file if it is still ours (an `--overwrite-pidfile` instance may have replaced
+    /// it), then releases the lock.
     pub fn remove(self) {
-        let _ = std::fs::remove_file(&self.path);
+        let ours = match (std::fs::metadata(&self.path), self.file.metadata()) {
+            (Ok(there), Ok(held)) => there.dev() == held.dev() && there.ino() == held.ino(),
+            _ => false,
+        };
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
         drop(self.file);
     }
 }

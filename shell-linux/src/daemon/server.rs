@@ -26,6 +26,8 @@ pub struct Options {
     pub socket: PathBuf,
     /// The pidfile, if any.
     pub pidfile: Option<PathBuf>,
+    /// Replace the pidfile even if a running process holds it (`--overwrite-pidfile`).
+    pub overwrite_pidfile: bool,
     /// The configuration file, if any (re-read on SIGHUP).
     pub config: Option<PathBuf>,
     /// Protocol name `hello` reports.
@@ -139,7 +141,12 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
             } else {
                 Duration::from_millis(20)
             };
-            match Pidfile::acquire(p, wait) {
+            let taken = if opts.overwrite_pidfile {
+                Pidfile::overwrite(p)
+            } else {
+                Pidfile::acquire(p, wait)
+            };
+            match taken {
                 Ok(f) => Some(f),
                 Err(PidfileError::Held(pid)) => {
                     let who = pid.map_or(String::new(), |p| format!(" (pid {p})"));
