@@ -7,6 +7,7 @@
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
 //! - [`stream`]: OVS stream names (`unix:`, `tcp:`, `ptcp:`, ...) and std streams for them.
 //! - [`testreconnect`]: OVS's test-reconnect script language over the core's reconnect FSM.
+//! - [`unixctl`]: an OVS unixctl server (JSON-RPC control socket) that `ovs-appctl` talks to.
 //!
 //! The binaries `keelctl` (operator tool), `keelsond` (host agent) and `test-reconnect` (OVS's
 //! FSM test language) are thin front ends over these modules.
@@ -18,3 +19,4 @@ pub mod requestcmd;
 pub mod source;
 pub mod stream;
 pub mod testreconnect;
+pub mod unixctl;

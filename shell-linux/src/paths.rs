@@ -22,3 +22,9 @@ pub fn default_socket() -> PathBuf {
 pub fn default_pidfile() -> PathBuf {
     run_dir().join("keelsond.pid")
 }
+
+/// keelsond's unixctl socket, `RUNDIR/keelsond.PID.ctl` as OVS names its daemons' (PID: the
+/// calling process, so call it after any fork).
+pub fn default_unixctl() -> PathBuf {
+    run_dir().join(format!("keelsond.{}.ctl", std::process::id()))
+}

@@ -171,6 +171,8 @@ fn detached(socket: &Path, args: &[&str]) -> std::process::Output {
         .arg("--detach")
         .arg("--socket")
         .arg(socket)
+        // No unixctl socket in the run directory for a test daemon to leave behind.
+        .args(["--unixctl", "none"])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -262,6 +264,7 @@ fn spawn_activated(
         .arg(KEELSOND)
         .arg("--socket")
         .arg(socket)
+        .args(["--unixctl", "none"])
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

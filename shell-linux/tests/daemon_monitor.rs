@@ -17,6 +17,8 @@ fn monitored(socket: &Path, args: &[&str]) -> Output {
     Command::new(KEELSOND)
         .args(["--detach", "--monitor", "--no-chdir", "--socket"])
         .arg(socket)
+        // No unixctl socket in the run directory for a crashed daemon to leave behind.
+        .args(["--unixctl", "none"])
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -70,6 +70,10 @@ struct Cli {
     /// Log to this file instead of stderr (stderr goes to /dev/null with --detach).
     #[arg(long)]
     log_file: Option<PathBuf>,
+    /// unixctl socket for `ovs-appctl -t PATH` (`none`: no socket; a relative path is under
+    /// RUNDIR) [default: RUNDIR/keelsond.PID.ctl].
+    #[arg(long)]
+    unixctl: Option<PathBuf>,
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
@@ -208,6 +212,7 @@ fn main() -> ExitCode {
         wire_log: wire,
         takeover: cli.takeover,
         takeover_wait: Duration::from_secs(cli.takeover_wait),
+        unixctl: None,
     };
 
     let ready_pipe = if cli.detach {
@@ -227,6 +232,15 @@ fn main() -> ExitCode {
         ready_pipe = Some(monitor::start(ready_pipe));
     }
     let pipe = std::cell::RefCell::new(ready_pipe);
+    // Resolved here, after any fork, so the default names the daemon's own pid.
+    let opts = Options {
+        unixctl: match cli.unixctl {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(paths::run_dir().join(p)),
+            None => Some(paths::default_unixctl()),
+        },
+        ..opts
+    };
     let exit = server::run(opts, || {
         if let Some(mut tx) = pipe.borrow_mut().take() {
             let _ = tx.write_all(b"R");

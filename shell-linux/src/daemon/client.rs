@@ -218,7 +218,7 @@ fn autostart_pidfile(socket: &Path) -> PathBuf {
     socket.with_extension("pid")
 }
 
-/// Runs `exe --socket PATH --pidfile PATH.pid --detach`: it returns once the daemon is ready
+/// Runs `exe --socket PATH --pidfile PATH.pid --unixctl PATH.ctl --detach`: it returns once the daemon is ready
 /// (or failed).
 ///
 /// The pidfile is what makes concurrent autostarts safe: its lock is taken before the socket
@@ -233,6 +233,9 @@ fn start_daemon(exe: &Path, path: &Path, timeout: Duration) -> Result<(), Client
         .arg(&abs)
         .arg("--pidfile")
         .arg(autostart_pidfile(&abs))
+        // Its control socket beside the request socket too, where whoever started it looks.
+        .arg("--unixctl")
+        .arg(abs.with_extension("ctl"))
         .arg("--detach")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -18,6 +18,7 @@ use super::socket::{self, Origin};
 use super::{conn, takeover};
 use crate::configcmd;
 use crate::source::Source;
+use crate::unixctl;
 
 /// Everything keelsond can be told on its command line.
 #[derive(Clone, Debug)]
@@ -50,6 +51,8 @@ pub struct Options {
     pub takeover: bool,
     /// How long a takeover waits for clients to finish, and for the pidfile.
     pub takeover_wait: Duration,
+    /// The unixctl socket `ovs-appctl -t PATH` talks to (none: no socket).
+    pub unixctl: Option<PathBuf>,
 }
 
 /// State the accept loop and the connection threads share.
@@ -233,11 +236,19 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         wake_tx,
     });
 
+    let unixctl = shared
+        .opts
+        .unixctl
+        .clone()
+        .and_then(|p| start_unixctl(&shared, &p));
     tracing::info!(socket = %shared.opts.socket.display(), ?origin, protocol = %shared.opts.protocol, "ready");
     ready();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let exit = accept_loop(&shared, &listener, &wake_rx, &term, &hup);
+    if let Some(u) = unixctl {
+        u.stop();
+    }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let handed_over = shared.handed_over.load(Ordering::SeqCst);
@@ -375,5 +386,41 @@ fn reload(shared: &Shared) {
             tracing::info!("configuration reloaded");
         }
         Err(e) => tracing::error!("reload failed, keeping the old configuration: {e}"),
+    }
+}
+
+/// Starts the unixctl server (`exit`, `version`, `list-commands`, `keelsond/status`). A failure
+/// is logged and keelsond runs on without it: the request socket is already live (and, after a
+/// takeover, the old instance has already let go).
+fn start_unixctl(shared: &Arc<Shared>, path: &std::path::Path) -> Option<unixctl::Server> {
+    let mut cmds = unixctl::Commands::new("keelsond", "Keelson", env!("CARGO_PKG_VERSION"));
+    let sh = shared.clone();
+    cmds.register("exit", Some(""), 0, 0, move |_| {
+        tracing::info!("shutdown requested by unixctl");
+        sh.shutdown.store(true, Ordering::SeqCst);
+        sh.wake();
+        Ok(String::new())
+    });
+    let sh = shared.clone();
+    cmds.register("keelsond/status", Some(""), 0, 0, move |_| {
+        let a = sh.agent.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(format!(
+            "pid: {}\nserved: {}\ngeneration: {}\nuptime: {}\nvalues: {}\n",
+            std::process::id(),
+            a.served,
+            a.generation,
+            a.started.elapsed().as_secs(),
+            a.values.len()
+        ))
+    });
+    match unixctl::Server::start(path, cmds) {
+        Ok(s) => {
+            tracing::info!(unixctl = %path.display(), "unixctl listening");
+            Some(s)
+        }
+        Err(e) => {
+            tracing::error!("unixctl {}: {e}", path.display());
+            None
+        }
     }
 }

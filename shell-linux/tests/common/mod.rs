@@ -68,11 +68,20 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `keelsond --socket SOCKET ARGS…` with stderr going to `log`; does not wait.
+    /// Unless ARGS choose one, the unixctl socket is `SOCKET.N.ctl`, N counting spawns (not the
+    /// run directory, where a killed daemon would leave it behind).
     pub fn spawn(socket: &Path, args: &[&str], log: &Path) -> Daemon {
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut ctl = socket.as_os_str().to_owned();
+        ctl.push(format!(".{n}.ctl"));
+        let own_ctl = args.iter().any(|a| a.starts_with("--unixctl"));
         let child = Command::new(KEELSOND)
             .arg("--socket")
             .arg(socket)
             .args(args)
+            .args(if own_ctl { None } else { Some("--unixctl") })
+            .args(if own_ctl { None } else { Some(&ctl) })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(log).unwrap())
