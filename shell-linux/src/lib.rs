@@ -3,6 +3,7 @@
 //! - [`configcmd`]: `keelctl config` — format, query and convert config-tree files.
 //! - [`daemon`]: keelsond's request daemon and the client library (libdaemon's wire protocol).
 //! - [`paths`]: default run directory, socket and pidfile.
+//! - [`process`]: stopping child processes cleanly.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
 //! - [`stream`]: OVS stream names (`unix:`, `tcp:`, `ptcp:`, ...) and std streams for them.
@@ -15,6 +16,7 @@
 pub mod configcmd;
 pub mod daemon;
 pub mod paths;
+pub mod process;
 pub mod requestcmd;
 pub mod source;
 pub mod stream;

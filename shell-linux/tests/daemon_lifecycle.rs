@@ -166,19 +166,6 @@ fn broken_config_at_start_leaves_nothing_behind() {
 }
 
 /// `keelsond --detach ARGS…` run to completion (the parent returns, the daemon stays).
-fn detached(socket: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(KEELSOND)
-        .arg("--detach")
-        .arg("--socket")
-        .arg(socket)
-        // No unixctl socket in the run directory for a test daemon to leave behind.
-        .args(["--unixctl", "none"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn detach_returns_once_the_socket_answers() {
     let dir = scratch("detach");

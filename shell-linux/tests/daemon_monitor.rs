@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,15 +14,9 @@ use nix::unistd::Pid;
 
 /// `keelsond --detach --monitor --socket SOCK ARGS…` run until the original process returns.
 fn monitored(socket: &Path, args: &[&str]) -> Output {
-    Command::new(KEELSOND)
-        .args(["--detach", "--monitor", "--no-chdir", "--socket"])
-        .arg(socket)
-        // No unixctl socket in the run directory for a crashed daemon to leave behind.
-        .args(["--unixctl", "none"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    let mut all = vec!["--monitor", "--no-chdir"];
+    all.extend_from_slice(args);
+    detached(socket, &all)
 }
 
 fn ppid(pid: i32) -> i32 {

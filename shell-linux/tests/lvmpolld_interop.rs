@@ -183,19 +183,7 @@ impl Drop for Server {
             );
             return;
         }
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: plain kill(2) on the child we spawned and have not reaped yet.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        keelson_linux::process::terminate(&mut self.child, Duration::from_secs(5));
     }
 }
 

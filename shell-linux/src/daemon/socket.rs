@@ -2,7 +2,7 @@
 //! taken from systemd.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -126,9 +126,4 @@ fn unsafe_borrow(fd: i32) -> Option<i32> {
 fn borrowed_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
     // SAFETY: only used for getsockopt on fd 3 while it is open and before ownership is taken.
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
-}
-
-/// Makes the listener's fd visible to `accept` polling.
-pub fn raw(l: &UnixListener) -> i32 {
-    l.as_raw_fd()
 }

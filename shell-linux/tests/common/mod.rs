@@ -286,3 +286,18 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs `keelsond --detach --socket SOCKET ARGS…` to completion: the parent's exit status and
+/// stderr say whether the detached daemon came up.
+pub fn detached(socket: &Path, args: &[&str]) -> Output {
+    Command::new(KEELSOND)
+        .arg("--detach")
+        .arg("--socket")
+        .arg(socket)
+        // No unixctl socket in the run directory for a test daemon to leave behind.
+        .args(["--unixctl", "none"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
