@@ -87,18 +87,22 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// What `status` reports, on the request socket and on the unixctl socket alike.
+    pub fn status(&self) -> [(&'static str, i64); 5] {
+        [
+            ("pid", i64::from(std::process::id())),
+            ("served", self.served),
+            ("generation", self.generation),
+            ("uptime", self.started.elapsed().as_secs() as i64),
+            ("values", self.values.len() as i64),
+        ]
+    }
+}
+
 fn status(a: &mut Agent, _: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
-    write_reply(
-        b"OK",
-        &[
-            ("pid", Arg::Int(i64::from(std::process::id()))),
-            ("served", Arg::Int(a.served)),
-            ("generation", Arg::Int(a.generation)),
-            ("uptime", Arg::Int(a.started.elapsed().as_secs() as i64)),
-            ("values", Arg::Int(a.values.len() as i64)),
-        ],
-        out,
-    )
+    let fields = a.status().map(|(k, v)| (k, Arg::Int(v)));
+    write_reply(b"OK", &fields, out)
 }
 
 fn set(a: &mut Agent, r: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {

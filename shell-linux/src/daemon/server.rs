@@ -404,14 +404,10 @@ fn start_unixctl(shared: &Arc<Shared>, path: &std::path::Path) -> Option<unixctl
     let sh = shared.clone();
     cmds.register("keelsond/status", Some(""), 0, 0, move |_| {
         let a = sh.agent.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(format!(
-            "pid: {}\nserved: {}\ngeneration: {}\nuptime: {}\nvalues: {}\n",
-            std::process::id(),
-            a.served,
-            a.generation,
-            a.started.elapsed().as_secs(),
-            a.values.len()
-        ))
+        Ok(a.status()
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\n"))
+            .collect())
     });
     match unixctl::Server::start(path, cmds) {
         Ok(s) => {
