@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p keelson-linux --bins
 //! cargo run --release -p keelson-linux --example daemon_bench [-- --secs S] [--rounds R]
-//!     [--clients 1,16] [--mode persistent|per-connection] [--keelsond PATH]
+//!     [--clients 1,16] [--mode persistent|multiplexed|per-connection] [--keelsond PATH]
 //!     [--lvmpolld PATH] [--also LABEL=KEELSOND_PATH]... [--pause S]
 //! ```
 //!
@@ -18,9 +18,14 @@
 //!   build them first; the program warns when keelsond is older than a source file of the crate
 //!   or the core. `--also LABEL=PATH` adds more keelsond builds (A/B of a change).
 //! - Workloads, each for `--secs` (default 3) after a 0.3 s warm-up, with 1 and 16 clients
-//!   (threads of this process, all released at once by a barrier):
+//!   (threads of this process, all released at once by a barrier, except in `multiplexed`):
 //!   - `persistent`: each client keeps one connection and does hello round trips on it
 //!     (write `request = "hello"\n\n##\n`, read up to the terminator, check the bytes);
+//!   - `multiplexed`: the same round trips on the same number of connections, all driven by one
+//!     client thread with epoll (each connection has one hello in flight at a time). Blocking
+//!     client threads cost about as much CPU per round trip as the server does, and on two
+//!     cores they share the CPUs with it; this mode makes the client cheap, so the figures show
+//!     what the server can do rather than what the client threads allow;
 //!   - `per-connection`: each round trip is connect + hello + close, the way every lvm command
 //!     talks to lvmpolld.
 //! - Figures: round trips per second (all clients, over the wall time up to the last completed
@@ -68,7 +73,7 @@ struct Args {
 fn usage() -> ! {
     eprintln!(
         "usage: daemon_bench [--secs S] [--rounds R] [--clients N,N...] \
-         [--mode persistent|per-connection] [--keelsond PATH] [--lvmpolld PATH] [--also LABEL=KEELSOND] [--pause S]"
+         [--mode persistent|multiplexed|per-connection] [--keelsond PATH] [--lvmpolld PATH] [--also LABEL=KEELSOND] [--pause S]"
     );
     std::process::exit(2)
 }
@@ -80,7 +85,7 @@ fn args() -> Args {
         clients: vec![1, 16],
         keelsond: None,
         lvmpolld: None,
-        modes: vec![Mode::Persistent, Mode::PerConnection],
+        modes: vec![Mode::Persistent, Mode::Multiplexed, Mode::PerConnection],
         also: Vec::new(),
         pause: 0.0,
     };
@@ -102,6 +107,7 @@ fn args() -> Args {
                 a.modes = vec![match val().as_str() {
                     "persistent" => Mode::Persistent,
                     "per-connection" => Mode::PerConnection,
+                    "multiplexed" => Mode::Multiplexed,
                     _ => usage(),
                 }]
             }
@@ -309,6 +315,7 @@ impl Drop for Server {
 enum Mode {
     Persistent,
     PerConnection,
+    Multiplexed,
 }
 
 impl Mode {
@@ -316,6 +323,7 @@ impl Mode {
         match self {
             Mode::Persistent => "persistent",
             Mode::PerConnection => "per-connection",
+            Mode::Multiplexed => "multiplexed",
         }
     }
 }
@@ -344,6 +352,134 @@ fn hello(s: &mut UnixStream, buf: &mut [u8]) -> std::io::Result<()> {
 fn hello_once(socket: &Path, buf: &mut [u8]) -> std::io::Result<()> {
     let mut s = UnixStream::connect(socket)?;
     hello(&mut s, buf)
+}
+
+/// One connection of the multiplexed client: at most one hello in flight.
+struct Muxed {
+    stream: UnixStream,
+    have: usize,
+    buf: [u8; 256],
+    sent: Instant,
+    busy: bool,
+}
+
+/// Hello round trips on every connection at once, driven by one thread with epoll, until
+/// `until`; latencies go to `lat`. Returns when no request is in flight any more.
+fn mux_round_trips(
+    conns: &mut [Muxed],
+    poll: &mut mio::Poll,
+    until: Instant,
+    mut lat: Option<&mut Vec<u32>>,
+) -> Result<Instant, String> {
+    let mut events = mio::Events::with_capacity(conns.len().max(1));
+    let mut last = Instant::now();
+    for c in conns.iter_mut() {
+        (&c.stream).write_all(HELLO).map_err(|e| e.to_string())?;
+        c.sent = Instant::now();
+        c.busy = true;
+    }
+    let mut busy = conns.len();
+    while busy > 0 {
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        if events.is_empty() {
+            return Err("no reply for 10 s".into());
+        }
+        for ev in events.iter() {
+            let c = &mut conns[ev.token().0];
+            loop {
+                match (&c.stream).read(&mut c.buf[c.have..]) {
+                    Ok(0) => return Err("connection closed".into()),
+                    Ok(n) => c.have += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e.to_string()),
+                }
+                if c.buf[..c.have].ends_with(b"\n##\n") {
+                    if &c.buf[..c.have] != HELLO_REPLY {
+                        fail(&format!(
+                            "unexpected reply {:?}",
+                            c.buf[..c.have].escape_ascii().to_string()
+                        ));
+                    }
+                    c.have = 0;
+                    last = Instant::now();
+                    if let Some(l) = lat.as_deref_mut() {
+                        l.push((last - c.sent).as_nanos().min(u128::from(u32::MAX)) as u32);
+                    }
+                    if last < until {
+                        (&c.stream).write_all(HELLO).map_err(|e| e.to_string())?;
+                        c.sent = Instant::now();
+                    } else if c.busy {
+                        c.busy = false;
+                        busy -= 1;
+                    }
+                }
+                if c.have == c.buf.len() {
+                    return Err("reply too long".into());
+                }
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// The multiplexed client: `clients` connections, one thread.
+fn mux_client(
+    socket: &Path,
+    clients: usize,
+    dur: Duration,
+    start: &Barrier,
+    done: &Barrier,
+    close: &Barrier,
+) -> (Vec<u32>, Instant, Option<String>) {
+    let mut lat: Vec<u32> = Vec::with_capacity(1 << 22);
+    let setup = || -> Result<(Vec<Muxed>, mio::Poll), String> {
+        let poll = mio::Poll::new().map_err(|e| e.to_string())?;
+        let mut conns = Vec::new();
+        for i in 0..clients {
+            let stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+            stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&stream)),
+                    mio::Token(i),
+                    mio::Interest::READABLE,
+                )
+                .map_err(|e| e.to_string())?;
+            conns.push(Muxed {
+                stream,
+                have: 0,
+                buf: [0; 256],
+                sent: Instant::now(),
+                busy: false,
+            });
+        }
+        Ok((conns, poll))
+    };
+    let mut state = setup();
+    let mut error = None;
+    if let Ok((conns, poll)) = &mut state {
+        let warm = Instant::now() + Duration::from_millis(300);
+        if let Err(e) = mux_round_trips(conns, poll, warm, None) {
+            error = Some(format!("warm-up: {e}"));
+        }
+    }
+    start.wait();
+    let mut last = Instant::now();
+    match (&mut state, &error) {
+        (Ok((conns, poll)), None) => {
+            match mux_round_trips(conns, poll, Instant::now() + dur, Some(&mut lat)) {
+                Ok(t) => last = t,
+                Err(e) => error = Some(e),
+            }
+        }
+        (Err(e), _) => error = Some(e.clone()),
+        _ => {}
+    }
+    done.wait();
+    close.wait();
+    drop(state);
+    (lat, last, error)
 }
 
 struct Run {
@@ -394,18 +530,26 @@ fn self_cpu() -> f64 {
 fn measure(server: &mut Server, mode: Mode, clients: usize, secs: f64) -> Run {
     // start: all clients warmed up; done: all stopped measuring (connections still open);
     // close: the main thread has read the server's figures.
-    let [start, done, close] = [(); 3].map(|_| Arc::new(Barrier::new(clients + 1)));
+    let threads = if mode == Mode::Multiplexed {
+        1
+    } else {
+        clients
+    };
+    let [start, done, close] = [(); 3].map(|_| Arc::new(Barrier::new(threads + 1)));
     let dur = Duration::from_secs_f64(secs);
-    let handles: Vec<_> = (0..clients)
+    let handles: Vec<_> = (0..threads)
         .map(|_| {
             let socket = server.socket.clone();
             let (start, done, close) = (start.clone(), done.clone(), close.clone());
             std::thread::spawn(move || {
+                if mode == Mode::Multiplexed {
+                    return mux_client(&socket, clients, dur, &start, &done, &close);
+                }
                 let mut buf = [0u8; 256];
                 let mut lat: Vec<u32> = Vec::with_capacity(1 << 20);
                 let mut error = None;
                 let mut conn = match mode {
-                    Mode::Persistent => match UnixStream::connect(&socket) {
+                    Mode::Persistent | Mode::Multiplexed => match UnixStream::connect(&socket) {
                         Ok(c) => Some(c),
                         Err(e) => {
                             error = Some(format!("connect: {e}"));
@@ -415,8 +559,10 @@ fn measure(server: &mut Server, mode: Mode, clients: usize, secs: f64) -> Run {
                     Mode::PerConnection => None,
                 };
                 let mut once = |conn: &mut Option<UnixStream>| match (mode, conn) {
-                    (Mode::Persistent, Some(c)) => hello(c, &mut buf),
-                    (Mode::Persistent, None) => Err(std::io::ErrorKind::NotConnected.into()),
+                    (Mode::Persistent | Mode::Multiplexed, Some(c)) => hello(c, &mut buf),
+                    (Mode::Persistent | Mode::Multiplexed, None) => {
+                        Err(std::io::ErrorKind::NotConnected.into())
+                    }
                     (Mode::PerConnection, _) => hello_once(&socket, &mut buf),
                 };
                 // Warm-up: connections and server threads exist, caches are warm.
@@ -486,7 +632,7 @@ fn measure(server: &mut Server, mode: Mode, clients: usize, secs: f64) -> Run {
         server_cpu_us: (scpu1 - scpu0) * 1e6 / n.max(1.0),
         client_cpu_us: (ccpu1 - ccpu0) * 1e6 / n.max(1.0),
         server_cs: match mode {
-            Mode::Persistent => scs1.saturating_sub(scs0) as f64 / n.max(1.0),
+            Mode::Persistent | Mode::Multiplexed => scs1.saturating_sub(scs0) as f64 / n.max(1.0),
             Mode::PerConnection => f64::NAN,
         },
         client_cs: (ccs1 - ccs0) / n.max(1.0),
@@ -617,7 +763,12 @@ fn main() {
     let n = servers.len();
     let mut results: Vec<(Mode, usize, Vec<Vec<Run>>)> = Vec::new();
     for &mode in &args.modes {
-        for &c in &args.clients {
+        // One connection multiplexed is the persistent mode with epoll in the way.
+        for &c in args
+            .clients
+            .iter()
+            .filter(|&&c| mode != Mode::Multiplexed || c > 1)
+        {
             results.push((mode, c, (0..n).map(|_| Vec::new()).collect()));
         }
     }
@@ -661,7 +812,7 @@ fn main() {
          client CPU µs/rt | switches/rt server, clients | ÷ lvmpolld |"
     );
     println!("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let mut goal = None;
+    let mut goal = Vec::new();
     let mut notes = Vec::new();
     for (mode, c, runs) in &results {
         let med = |i: usize, f: fn(&Run) -> f64| median(runs[i].iter().map(f).collect());
@@ -712,8 +863,8 @@ fn main() {
                 ratio
             );
         }
-        if *mode == Mode::Persistent && *c == 16 {
-            goal = Some(med(1, |r| r.rate) / base);
+        if *mode != Mode::PerConnection && *c == 16 {
+            goal.push((mode.name(), med(1, |r| r.rate) / base));
         }
     }
     println!();
@@ -726,9 +877,9 @@ fn main() {
         }
     }
     println!("load average at end: {}", loadavg());
-    if let Some(r) = goal {
+    for (mode, r) in goal {
         println!(
-            "goal (keelsond >= 2x lvmpolld, persistent, 16 clients): {:.2}x, {}",
+            "goal (keelsond >= 2x lvmpolld, 16 clients, {mode}): {:.2}x, {}",
             r,
             if r >= 2.0 { "met" } else { "NOT met" }
         );

@@ -1,8 +1,9 @@
 //! keelsond's request daemon on the libdaemon wire protocol: what `daemon_start` does, plus the
 //! takeover and autostart that LVM declared and never built.
 //!
-//! - [`server`]: options and the lifecycle (pidfile, signals, socket, accept loop, shutdown).
-//! - [`conn`]: one thread per connection, answering through the core's dispatch table.
+//! - [`server`]: options and the lifecycle (pidfile, signals, socket, event loop, shutdown).
+//! - [`event_loop`]: one thread serving every client with epoll: accepts, timeouts, takeover.
+//! - [`conn`]: one non-blocking connection, answering through the core's dispatch table.
 //! - [`agent`]: keelsond's state and requests.
 //! - [`socket`], [`pidfile`]: libdaemon's socket and pidfile rules; systemd activation.
 //! - [`monitor`]: `--monitor`, the supervisor that restarts the daemon after a crash signal.
@@ -12,6 +13,7 @@
 pub mod agent;
 pub mod client;
 pub mod conn;
+pub mod event_loop;
 pub mod monitor;
 pub mod pidfile;
 pub mod server;

@@ -1,21 +1,19 @@
 //! keelsond's lifecycle, in libdaemon's order (config-tree.md §3.3): pidfile lock, signals,
-//! socket (or systemd's, or the previous instance's), ready, accept loop, orderly shutdown.
+//! socket (or systemd's, or the previous instance's), ready, event loop, orderly shutdown.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keelson_core::config::OwnedTree;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::agent::Agent;
 use super::pidfile::{Pidfile, PidfileError, EXIT_ALREADY_RUNNING};
 use super::socket::{self, Origin};
-use super::{conn, takeover};
+use super::{event_loop, takeover};
 use crate::configcmd;
 use crate::source::Source;
 use crate::unixctl;
@@ -55,36 +53,23 @@ pub struct Options {
     pub unixctl: Option<PathBuf>,
 }
 
-/// State the accept loop and the connection threads share.
+/// State the event loop shares with the unixctl thread.
 pub struct Shared {
     pub(crate) opts: Options,
     pub(crate) agent: Mutex<Agent>,
-    /// A takeover asked the accept loop to stop accepting.
-    pub(crate) draining: AtomicBool,
-    /// The accept loop has seen `draining` and accepts nothing more (a takeover waits for this,
-    /// so no connection is accepted behind its back while it counts the active ones).
-    pub(crate) accept_paused: AtomicBool,
-    /// The state was snapshotted for a takeover: connection threads must not run any more
-    /// requests (checked under the agent lock, so a request is either in the snapshot or not
-    /// run at all).
-    pub(crate) frozen: AtomicBool,
+    /// Asked to stop (unixctl `exit`); the loop looks at it when woken.
     pub(crate) shutdown: AtomicBool,
-    pub(crate) handed_over: AtomicBool,
-    pub(crate) active: AtomicUsize,
     /// systemd owns the socket file (passed on through takeovers): never unlink it.
     pub(crate) activated: bool,
-    pub(crate) listener_fd: RawFd,
     wake_tx: UnixStream,
 }
 
 impl Shared {
-    /// Wakes the accept loop to look at the flags.
+    /// Wakes the event loop to look at the flags.
     pub(crate) fn wake(&self) {
         let _ = (&self.wake_tx).write(&[1]);
     }
 }
-
-use std::io::{Read, Write};
 
 /// Why keelsond stopped, as an exit status.
 #[derive(Debug)]
@@ -225,14 +210,8 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     let shared = Arc::new(Shared {
         opts,
         agent: Mutex::new(agent),
-        draining: AtomicBool::new(false),
-        accept_paused: AtomicBool::new(false),
-        frozen: AtomicBool::new(false),
         shutdown: AtomicBool::new(false),
-        handed_over: AtomicBool::new(false),
-        active: AtomicUsize::new(0),
         activated: origin == Origin::Activated,
-        listener_fd: listener.as_raw_fd(),
         wake_tx,
     });
 
@@ -245,13 +224,17 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     ready();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    let exit = accept_loop(&shared, &listener, &wake_rx, &term, &hup);
+    let signals = event_loop::Signals {
+        term: &term,
+        hup: &hup,
+    };
+    let end = event_loop::run(&shared, &listener, &wake_rx, signals);
     if let Some(u) = unixctl {
         u.stop();
     }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    let handed_over = shared.handed_over.load(Ordering::SeqCst);
+    let handed_over = end == event_loop::End::HandedOver;
     drop(listener);
     if !handed_over && origin != Origin::Activated {
         let _ = std::fs::remove_file(&shared.opts.socket);
@@ -265,117 +248,13 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         }
     }
     tracing::info!("shutting down");
-    exit
-}
-
-fn accept_loop(
-    shared: &Arc<Shared>,
-    listener: &UnixListener,
-    wake_rx: &UnixStream,
-    term: &AtomicBool,
-    hup: &AtomicBool,
-) -> Exit {
-    let mut clients: Vec<(JoinHandle<()>, Option<UnixStream>)> = Vec::new();
-    let mut next_id = 0u64;
-    let mut idle_since = Instant::now();
-    loop {
-        clients.retain(|(h, _)| !h.is_finished());
-        if term.swap(false, Ordering::SeqCst) {
-            tracing::info!("shutdown requested by signal");
-            shared.shutdown.store(true, Ordering::SeqCst);
-        }
-        if hup.swap(false, Ordering::SeqCst) {
-            reload(shared);
-        }
-        if shared.shutdown.load(Ordering::SeqCst) {
-            break;
-        }
-        let active = shared.active.load(Ordering::SeqCst);
-        if active > 0 {
-            idle_since = Instant::now();
-        } else if let Some(t) = shared.opts.idle_timeout {
-            if idle_since.elapsed() >= t {
-                tracing::info!("inactive for {} seconds; exiting", t.as_secs());
-                break;
-            }
-        }
-        let draining = shared.draining.load(Ordering::SeqCst);
-        shared.accept_paused.store(draining, Ordering::SeqCst);
-        let accepting = !draining && active < shared.opts.max_clients;
-        let mut fds = vec![PollFd::new(wake_rx.as_fd(), PollFlags::POLLIN)];
-        if accepting {
-            fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-        }
-        let timeout = if accepting { 1000u16 } else { 50 };
-        let _ = poll(&mut fds, PollTimeout::from(timeout));
-        let mut sink = [0u8; 64];
-        while matches!((&*wake_rx).read(&mut sink), Ok(n) if n > 0) {}
-        if !accepting {
-            continue;
-        }
-        loop {
-            if shared.active.load(Ordering::SeqCst) >= shared.opts.max_clients
-                || shared.draining.load(Ordering::SeqCst)
-            {
-                break;
-            }
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    // Any connection restarts the idle count, however short it is.
-                    idle_since = Instant::now();
-                    let _ = stream.set_nonblocking(false);
-                    next_id += 1;
-                    let id = next_id;
-                    let keep = stream.try_clone().ok();
-                    let sh = shared.clone();
-                    sh.active.fetch_add(1, Ordering::SeqCst);
-                    let spawned = std::thread::Builder::new()
-                        .name(format!("client-{id}"))
-                        .spawn(move || {
-                            conn::serve(sh.clone(), stream, id);
-                            sh.active.fetch_sub(1, Ordering::SeqCst);
-                            sh.wake();
-                        });
-                    match spawned {
-                        Ok(h) => clients.push((h, keep)),
-                        Err(e) => {
-                            shared.active.fetch_sub(1, Ordering::SeqCst);
-                            tracing::error!("cannot start a client thread: {e}");
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::warn!("accept: {e}");
-                    break;
-                }
-            }
-        }
-    }
-    // Wake every connection thread and wait for it (bounded).
-    shared.shutdown.store(true, Ordering::SeqCst);
-    for (_, s) in &clients {
-        if let Some(s) = s {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for (h, _) in clients {
-        while !h.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if h.is_finished() {
-            let _ = h.join();
-        }
-    }
     Exit {
         code: 0,
         message: String::new(),
     }
 }
 
-fn reload(shared: &Shared) {
+pub(crate) fn reload(shared: &Shared) {
     match load_config(&shared.opts.config) {
         Ok(c) => {
             shared
