@@ -4,6 +4,7 @@
 //! - [`daemon`]: keelsond's request daemon and the client library (libdaemon's wire protocol).
 //! - [`paths`]: default run directory, socket and pidfile.
 //! - [`process`]: stopping child processes cleanly.
+//! - [`remote`]: keelsond's management remotes, each a JSON-RPC session with reconnect.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
 //! - [`stream`]: OVS stream names (`unix:`, `tcp:`, `ptcp:`, ...) and std streams for them.
@@ -17,6 +18,7 @@ pub mod configcmd;
 pub mod daemon;
 pub mod paths;
 pub mod process;
+pub mod remote;
 pub mod requestcmd;
 pub mod source;
 pub mod stream;

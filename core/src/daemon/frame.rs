@@ -56,6 +56,8 @@ pub trait FrameBuf {
     fn append(&mut self, b: &[u8]) -> bool;
     /// Empties the buffer (keeping its allocation).
     fn clear(&mut self);
+    /// Keeps the first `len` bytes (no-op when there are fewer).
+    fn truncate(&mut self, len: usize);
 }
 
 impl<const N: usize> FrameBuf for heapless::Vec<u8, N> {
@@ -67,6 +69,9 @@ impl<const N: usize> FrameBuf for heapless::Vec<u8, N> {
     }
     fn clear(&mut self) {
         heapless::Vec::clear(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        heapless::Vec::truncate(self, len)
     }
 }
 
@@ -81,6 +86,9 @@ impl FrameBuf for alloc::vec::Vec<u8> {
     }
     fn clear(&mut self) {
         alloc::vec::Vec::clear(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        alloc::vec::Vec::truncate(self, len)
     }
 }
 

@@ -240,6 +240,17 @@ impl<B: FrameBuf> Framer<B> {
         self.offset
     }
 
+    /// Starts over between messages, for a new connection: the buffer is emptied, the error
+    /// and the byte count are forgotten, the limit stays.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.scan = Scan::Between;
+        self.depth = 0;
+        self.complete = false;
+        self.offset = 0;
+        self.failed = None;
+    }
+
     /// The peer closed the stream: an error if it did so inside a message.
     pub fn finish(&self) -> Result<(), FrameError> {
         if let Some(e) = self.failed {

@@ -74,6 +74,11 @@ struct Cli {
     /// RUNDIR) [default: RUNDIR/keelsond.PID.ctl].
     #[arg(long)]
     unixctl: Option<PathBuf>,
+    /// A management remote, `NAME[,NAME...]` (repeat for several): a JSON-RPC session to an
+    /// OVS stream name (`unix:PATH`, `tcp:IP:PORT`, passive `punix:`, `ptcp:`), reconnecting
+    /// with OVS's backoff; several names in one make a rotation. See `reconnect/show`.
+    #[arg(long)]
+    remote: Vec<String>,
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
@@ -197,7 +202,14 @@ fn main() -> ExitCode {
     if allowed.is_empty() {
         allowed = vec![0, nix::unistd::geteuid().as_raw()];
     }
+    for r in &cli.remote {
+        if let Err(e) = keelson_linux::remote::check(r) {
+            eprintln!("keelsond: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let opts = Options {
+        remotes: cli.remote,
         socket,
         pidfile,
         overwrite_pidfile: cli.overwrite_pidfile,

@@ -15,6 +15,7 @@ use super::pidfile::{Pidfile, PidfileError, EXIT_ALREADY_RUNNING};
 use super::socket::{self, Origin};
 use super::{event_loop, takeover};
 use crate::configcmd;
+use crate::remote::{self, Link};
 use crate::source::Source;
 use crate::unixctl;
 
@@ -51,6 +52,8 @@ pub struct Options {
     pub takeover_wait: Duration,
     /// The unixctl socket `ovs-appctl -t PATH` talks to (none: no socket).
     pub unixctl: Option<PathBuf>,
+    /// Management remotes (`--remote`), each `NAME[,NAME...]`.
+    pub remotes: Vec<String>,
 }
 
 /// State the event loop shares with the unixctl thread.
@@ -215,11 +218,21 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         wake_tx,
     });
 
+    // Checked at startup already; a remote that cannot start is logged, not fatal: the
+    // request socket is live by now (and after a takeover the old instance has let go).
+    let links: Arc<Vec<Link>> = Arc::new(
+        shared
+            .opts
+            .remotes
+            .iter()
+            .filter_map(|r| Link::start(r).map_err(|e| tracing::error!("{e}")).ok())
+            .collect(),
+    );
     let unixctl = shared
         .opts
         .unixctl
         .clone()
-        .and_then(|p| start_unixctl(&shared, &p));
+        .and_then(|p| start_unixctl(&shared, &links, &p));
     tracing::info!(socket = %shared.opts.socket.display(), ?origin, protocol = %shared.opts.protocol, "ready");
     ready();
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -232,6 +245,7 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     if let Some(u) = unixctl {
         u.stop();
     }
+    drop(links);
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let handed_over = end == event_loop::End::HandedOver;
@@ -268,10 +282,15 @@ pub(crate) fn reload(shared: &Shared) {
     }
 }
 
-/// Starts the unixctl server (`exit`, `version`, `list-commands`, `keelsond/status`). A failure
+/// Starts the unixctl server (`exit`, `version`, `list-commands`, `keelsond/status`,
+/// `reconnect/show`). A failure
 /// is logged and keelsond runs on without it: the request socket is already live (and, after a
 /// takeover, the old instance has already let go).
-fn start_unixctl(shared: &Arc<Shared>, path: &std::path::Path) -> Option<unixctl::Server> {
+fn start_unixctl(
+    shared: &Arc<Shared>,
+    links: &Arc<Vec<Link>>,
+    path: &std::path::Path,
+) -> Option<unixctl::Server> {
     let mut cmds = unixctl::Commands::new("keelsond", "Keelson", env!("CARGO_PKG_VERSION"));
     let sh = shared.clone();
     cmds.register("exit", Some(""), 0, 0, move |_| {
@@ -287,6 +306,10 @@ fn start_unixctl(shared: &Arc<Shared>, path: &std::path::Path) -> Option<unixctl
             .iter()
             .map(|(k, v)| format!("{k}: {v}\n"))
             .collect())
+    });
+    let l = links.clone();
+    cmds.register("reconnect/show", Some(""), 0, 0, move |_| {
+        Ok(remote::show(&l))
     });
     match unixctl::Server::start(path, cmds) {
         Ok(s) => {
