@@ -1,25 +1,11 @@
-//! An OVS-compatible unixctl server (ovs-sessions.md §4.1): JSON-RPC over a UNIX socket, spoken
-//! by `ovs-appctl -t PATH COMMAND [ARG...]`.
+//! An OVS-compatible unixctl server (ovs-sessions.md §4.1) that `ovs-appctl -t PATH COMMAND
+//! [ARG...]` talks to: the sockets, threads and the command registry. What the protocol decides
+//! and says (requests only, argument checks and OVS's refusal texts, the `list-commands`
+//! layout, the 3.1 newline rule) is the core's [`keelson_core::unixctl`].
 //!
-//! - Each connection is a plain JSON-RPC connection (no session, no `echo` auto-reply), served
-//!   by its own thread, one request at a time. Messages are framed and parsed with the core's
-//!   codec ([`Framer`], [`Message`]); a message over [`MAX_MESSAGE`] bytes, bytes that are not
-//!   JSON, or a message that is not a request closes that connection and nothing else.
-//! - Dispatch checks the command table and replies with OVS's texts verbatim: `"M" is not a
-//!   valid command (use "list-commands" to see a list of valid commands)`, `"M" command requires
-//!   at least N arguments`, `"M" command takes at most N arguments`, `"M" command has non-string
-//!   argument`.
-//! - Replies: success `{"result":"TEXT","error":null,"id":ID}`, failure `{"error":"TEXT","id":ID}`
-//!   (the core's [`write_reply`] / [`write_error`]; OVS 3.1 happens to put `id` first, which no
-//!   JSON reader notices).
-//! - Built in: `list-commands` (the header line, then every command that has a usage string,
-//!   sorted by name, as two spaces, the name left-justified to 23 columns, a space, the usage)
-//!   and `version` (`PROGRAM (PACKAGE) VERSION`).
-//!
-//! **Newline rule: OVS 3.1.** The server appends `"\n"` to any non-empty result or error text
-//! that lacks one; an empty text stays `""`. A 3.1 `ovs-appctl` prints the text exactly as
-//! received, so this is the only rule under which its output ends in a newline; a 3.4+ client
-//! adds a newline only when one is missing, so it prints the same bytes.
+//! Each connection is served by its own thread, one request at a time, framed by the core's
+//! [`Framer`]; a message over [`MAX_MESSAGE`] bytes, bytes that are not JSON, or a message that
+//! is not a request closes that connection and nothing else.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -30,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use keelson_core::jsonrpc::{write_error, write_reply, Framer, Message, Value};
+use keelson_core::jsonrpc::Framer;
+use keelson_core::unixctl::{self as protocol, Spec};
 use nix::sys::stat::{umask, Mode};
 
 /// Largest request accepted, in bytes; a bigger one closes the connection.
@@ -60,14 +47,16 @@ impl Commands {
     /// A table holding the built-ins; `version` replies `PROGRAM (PACKAGE) VERSION`, as
     /// `ovsdb-server (Open vSwitch) 3.1.0` does.
     pub fn new(program: &str, package: &str, version: &str) -> Self {
+        let mut text = Vec::new();
+        let _ = protocol::write_version(program, package, version, &mut text);
         let mut c = Commands {
             table: BTreeMap::new(),
-            version: format!("{program} ({package}) {version}"),
+            version: String::from_utf8_lossy(&text).into_owned(),
         };
-        // Both are dispatched specially (they need the table); these entries give them their
+        // Both are answered by `dispatch` (they need the table); these entries give them their
         // place in `list-commands` and their argument counts.
-        for name in ["list-commands", "version"] {
-            c.register(name, Some(""), 0, 0, |_| Ok(String::new()));
+        for b in protocol::BUILT_IN {
+            c.register(b.name, b.usage, b.min, b.max, |_| Ok(String::new()));
         }
         c
     }
@@ -91,85 +80,59 @@ impl Commands {
         });
     }
 
+    fn specs(&self) -> impl Iterator<Item = Spec<'_>> + Clone {
+        self.table.iter().map(|(name, c)| Spec {
+            name,
+            usage: c.usage.as_deref(),
+            min: c.min,
+            max: c.max,
+        })
+    }
+
     /// The `list-commands` text.
     pub fn list(&self) -> String {
-        let mut s = String::from("The available commands are:\n");
-        for (name, c) in &self.table {
-            if let Some(u) = &c.usage {
-                s.push_str(&format!("  {name:<23} {u}\n"));
-            }
-        }
-        s
+        let mut out = Vec::new();
+        let _ = protocol::write_list(self.specs(), &mut out);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Runs `method` with `params` (`None` for a param that is not a string), with OVS's checks
-    /// and texts, before the newline rule.
-    pub fn dispatch(&self, method: &str, params: &[Option<String>]) -> Result<String, String> {
-        let Some(c) = self.table.get(method) else {
-            return Err(format!(
-                "\"{method}\" is not a valid command (use \"list-commands\" to see a list of \
-                 valid commands)"
-            ));
-        };
-        if params.len() < c.min {
-            return Err(format!(
-                "\"{method}\" command requires at least {} arguments",
-                c.min
-            ));
-        }
-        if params.len() > c.max {
-            return Err(format!(
-                "\"{method}\" command takes at most {} arguments",
-                c.max
-            ));
-        }
-        let Some(args) = params.iter().cloned().collect::<Option<Vec<String>>>() else {
-            return Err(format!("\"{method}\" command has non-string argument"));
-        };
-        match method {
+    /// Answers a request: the table's checks (OVS's texts), then the built-in or the handler.
+    fn dispatch(&self, req: &protocol::Request<'_>) -> Result<String, String> {
+        let method: String = req.method.chars().collect();
+        let spec = self.specs().find(|s| s.name == method);
+        protocol::check(spec.as_ref(), req).map_err(|r| r.to_string())?;
+        let args: Vec<String> = req
+            .params
+            .iter()
+            .filter_map(|v| v.as_str().map(|s| s.chars().collect()))
+            .collect();
+        match method.as_str() {
             "list-commands" => Ok(self.list()),
             "version" => Ok(self.version.clone()),
-            _ => (c.handler)(&args),
+            _ => self
+                .table
+                .get(&method)
+                .map_or_else(|| Ok(String::new()), |c| (c.handler)(&args)),
         }
     }
-}
-
-/// OVS 3.1's rule: a non-empty text gets a trailing newline if it lacks one.
-fn terminated(mut s: String) -> String {
-    if !s.is_empty() && !s.ends_with('\n') {
-        s.push('\n');
-    }
-    s
 }
 
 /// Answers one framed message; `None` when the connection must close (not a request).
 fn answer(commands: &Commands, frame: &[u8]) -> Option<Vec<u8>> {
-    let msg = match Message::parse(frame) {
-        Ok(m) => m,
+    let req = match protocol::request(frame) {
+        Ok(r) => r,
         Err(e) => {
             tracing::warn!("unixctl: {e}");
             return None;
         }
     };
-    let Message::Request { method, params, id } = msg else {
-        tracing::warn!("unixctl: received unexpected {} message", msg.kind().name());
-        return None;
+    let (ok, text) = match commands.dispatch(&req) {
+        Ok(t) => (true, t),
+        Err(t) => (false, t),
     };
-    let method: String = method.chars().collect();
-    let params: Vec<Option<String>> = params
-        .iter()
-        .map(|v| match v {
-            Value::String(s) => Some(s.chars().collect()),
-            _ => None,
-        })
-        .collect();
-    let reply = commands.dispatch(&method, &params);
     let mut out = Vec::new();
     // A Vec never overflows.
-    let _ = match reply {
-        Ok(text) => write_reply(&terminated(text).as_str(), &id, &mut out),
-        Err(text) => write_error(&terminated(text).as_str(), &id, &mut out),
-    };
+    let _ = protocol::write_reply(ok, &text, &req.id, &mut out);
     Some(out)
 }
 
@@ -438,12 +401,5 @@ mod tests {
         );
         assert!(reply(&c, r#"{"id":null,"method":"version","params":[]}"#).is_none());
         assert!(reply(&c, r#"{"id":0,"result":"x","error":null}"#).is_none());
-    }
-
-    #[test]
-    fn empty_stays_empty() {
-        assert_eq!(terminated(String::new()), "");
-        assert_eq!(terminated("a\n".into()), "a\n");
-        assert_eq!(terminated("a".into()), "a\n");
     }
 }

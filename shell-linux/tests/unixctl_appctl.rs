@@ -59,7 +59,7 @@ fn list_commands_and_version() {
     assert_eq!(
         stdout(&o),
         "The available commands are:\n  exit                    \n  keelsond/status         \n  \
-         list-commands           \n  version                 \n"
+         list-commands           \n  reconnect/show          \n  version                 \n"
     );
     let o = appctl(&ctl, &["version"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

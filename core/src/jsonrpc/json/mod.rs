@@ -19,7 +19,7 @@ pub use validate::{validate, JsonError, JsonErrorKind, MAX_DEPTH};
 pub use value::{
     parse, parse_with_depth, Array, Elements, Members, Number, Object, Str, StrChars, Value,
 };
-pub use write::{write_string, Null, ToJson};
+pub use write::{write_string, write_string_body, Null, ToJson};
 
 #[cfg(test)]
 mod tests {

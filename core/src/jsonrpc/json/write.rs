@@ -111,6 +111,12 @@ impl<T: ToJson + ?Sized> ToJson for &T {
 /// or `\u00XX`, everything else raw, non-ASCII included (§3.2).
 pub fn write_string(s: &str, out: &mut dyn Sink) -> Result<(), Overflow> {
     out.put(b"\"")?;
+    write_string_body(s, out)?;
+    out.put(b"\"")
+}
+
+/// The inside of [`write_string`], for strings written in pieces.
+pub fn write_string_body(s: &str, out: &mut dyn Sink) -> Result<(), Overflow> {
     let b = s.as_bytes();
     let mut plain = 0;
     for (i, &c) in b.iter().enumerate() {
@@ -141,6 +147,5 @@ pub fn write_string(s: &str, out: &mut dyn Sink) -> Result<(), Overflow> {
             out.put(esc)?;
         }
     }
-    out.put(&b[plain..])?;
-    out.put(b"\"")
+    out.put(&b[plain..])
 }
