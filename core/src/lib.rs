@@ -6,6 +6,7 @@
 //!   `hello`, and the dispatch table.
 //! - [`jsonrpc`]: OVS JSON-RPC: framing of back-to-back JSON values, messages, `echo` keepalive.
 //! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
+//! - [`stream`]: OVS stream names (`tcp:HOST:PORT`, `pssl:PORT:IP`, ...) with OVS's default port.
 //!
 //! The crate is `no_std` and needs no allocator unless the `alloc` feature is on; capacities are
 //! const generics or caller buffers. No input makes it panic: malformed bytes are typed errors.
@@ -22,3 +23,4 @@ pub mod config;
 pub mod daemon;
 pub mod jsonrpc;
 pub mod reconnect;
+pub mod stream;
