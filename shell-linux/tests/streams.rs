@@ -397,3 +397,65 @@ fn ssl_options_name_the_file_that_is_wrong() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn keelsond_and_keelctl_check_their_ssl_options_at_start() {
+    let dir = scratch("ssl-cli");
+    let missing = dir.join("missing-ca.pem");
+    let run = |bin: &str, args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let Some(p) = pki("ssl-cli-pki") else { return };
+    let (key, cert) = (p.key("alice"), p.cert("alice"));
+    // keelctl takes OVS's short options; keelsond (whose -p is --pidfile) the long ones.
+    let out = run(
+        env!("CARGO_BIN_EXE_keelctl"),
+        &[
+            "-p".as_ref(),
+            key.as_os_str(),
+            "-c".as_ref(),
+            cert.as_os_str(),
+            "-C".as_ref(),
+            missing.as_os_str(),
+            "config".as_ref(),
+            "fmt".as_ref(),
+            "/dev/null".as_ref(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("keelctl: --ca-cert {}: ", missing.display())),
+        "{err}"
+    );
+
+    let ca = p.cert("ca");
+    let good: [&std::ffi::OsStr; 7] = [
+        "--private-key".as_ref(),
+        key.as_os_str(),
+        "--certificate".as_ref(),
+        cert.as_os_str(),
+        "--ca-cert".as_ref(),
+        ca.as_os_str(),
+        "--check".as_ref(),
+    ];
+    let out = run(env!("CARGO_BIN_EXE_keelsond"), &good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        env!("CARGO_BIN_EXE_keelsond"),
+        &["--certificate".as_ref(), cert.as_os_str(), "--check".as_ref()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "keelsond: Private key must be configured to use SSL\n"
+    );
+}

@@ -30,20 +30,23 @@ use rustls::{
     ServerConnection, SignatureScheme, StreamOwned,
 };
 
-/// OVS's SSL options, for a clap command to flatten.
+/// OVS's SSL options, for a clap command to flatten (global, so they may follow a
+/// subcommand).
 ///
 /// keelsond already uses `-p` for `--pidfile`; a command whose short options clash can drop
 /// ours with `#[command(mut_arg("private_key", |a| a.short(None)))]`.
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+// This doc is for Rust readers, not for the flattening command's --help.
+#[command(about = None, long_about = None)]
 pub struct SslArgs {
     /// PEM private key for `ssl:`/`pssl:` streams.
-    #[arg(short = 'p', long = "private-key", value_name = "FILE")]
+    #[arg(short = 'p', long = "private-key", global = true, value_name = "FILE")]
     pub private_key: Option<PathBuf>,
     /// PEM certificate for the private key (optionally followed by its chain).
-    #[arg(short = 'c', long = "certificate", value_name = "FILE")]
+    #[arg(short = 'c', long = "certificate", global = true, value_name = "FILE")]
     pub certificate: Option<PathBuf>,
     /// PEM CA certificate(s) that must have signed the peer's certificate.
-    #[arg(short = 'C', long = "ca-cert", value_name = "FILE")]
+    #[arg(short = 'C', long = "ca-cert", global = true, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 }
 
