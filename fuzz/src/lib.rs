@@ -9,6 +9,7 @@
 //! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
+//! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -18,4 +19,5 @@ pub mod jsonrpc;
 pub mod lookup;
 pub mod model;
 pub mod reconnect;
+pub mod stream;
 pub mod text;

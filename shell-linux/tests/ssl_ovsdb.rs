@@ -90,7 +90,10 @@ impl Ovsdb {
             .arg(dir.join("conf.db"))
             .arg("--remote=pssl:0:127.0.0.1")
             .args(ssl_flags(p, "ca", "server"))
-            .arg(format!("--unixctl={}", dir.join("ovsdb-server.ctl").display()))
+            .arg(format!(
+                "--unixctl={}",
+                dir.join("ovsdb-server.ctl").display()
+            ))
             .arg("--no-chdir")
             .arg(format!("--log-file={}", log.display()))
             .stdin(Stdio::null())
@@ -254,7 +257,9 @@ fn the_real_ovsdb_client_lists_our_databases() {
         stream::listen_with("pssl:0:127.0.0.1", Some(&config(&p, "ca", "server"))).unwrap();
     let port = listener.bound_port().unwrap();
     let server = thread::spawn(move || {
-        let (s, peer) = listener.accept().expect("the SSL handshake with ovsdb-client");
+        let (s, peer) = listener
+            .accept()
+            .expect("the SSL handshake with ovsdb-client");
         respond(s);
         // Then one more, which must fail: its certificate comes from another CA.
         let second = listener.accept().map(|_| ());
@@ -286,7 +291,10 @@ fn the_real_ovsdb_client_lists_our_databases() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success(), "ovsdb-client with a foreign CA succeeded");
+    assert!(
+        !out.status.success(),
+        "ovsdb-client with a foreign CA succeeded"
+    );
     eprintln!(
         "ovsdb-client with a foreign CA: {}",
         String::from_utf8_lossy(&out.stderr).trim()

@@ -191,7 +191,10 @@ fn pki(test: &str) -> Option<pki::Pki> {
 }
 
 fn config(p: &pki::Pki, ca: &str, who: &str) -> SslConfig {
-    p.args(ca, who).load().unwrap().expect("all three options given")
+    p.args(ca, who)
+        .load()
+        .unwrap()
+        .expect("all three options given")
 }
 
 #[test]
@@ -260,7 +263,10 @@ fn tcp_and_ssl_connect_to_host_names() {
         Some(&config(&p, "ca", "bob")),
     )
     .unwrap();
-    assert_eq!(round_trip(client, b"by name, over TLS"), b"by name, over TLS");
+    assert_eq!(
+        round_trip(client, b"by name, over TLS"),
+        b"by name, over TLS"
+    );
     server.join().unwrap();
 }
 
@@ -273,8 +279,8 @@ fn ssl_client_refuses_a_server_from_another_ca() {
     let server = thread::spawn(move || listener.accept().map(|_| ()));
     // mallory trusts only "other", which did not sign alice's certificate.
     let name = format!("ssl:127.0.0.1:{port}");
-    let err = stream::connect_with(&name, TIMEOUT, Some(&config(&p, "other", "mallory")))
-        .unwrap_err();
+    let err =
+        stream::connect_with(&name, TIMEOUT, Some(&config(&p, "other", "mallory"))).unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(&format!("{name}: ")) && text.contains("invalid peer certificate"),
@@ -288,7 +294,9 @@ fn ssl_client_refuses_a_server_from_another_ca() {
 
 #[test]
 fn ssl_server_refuses_a_client_from_another_ca() {
-    let Some(p) = pki("ssl-wrong-client") else { return };
+    let Some(p) = pki("ssl-wrong-client") else {
+        return;
+    };
     // alice's server trusts only "other"; bob's certificate comes from "ca".
     let server_config = p.args("other", "alice").load().unwrap().unwrap();
     let listener = stream::listen_with("pssl:0:127.0.0.1", Some(&server_config)).unwrap();
@@ -360,32 +368,48 @@ fn ssl_options_name_the_file_that_is_wrong() {
     );
     let err = args(&junk, &junk, &junk).load().unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("--private-key {}: not a PEM private key", junk.display())),
+        err.to_string().starts_with(&format!(
+            "--private-key {}: not a PEM private key",
+            junk.display()
+        )),
         "{err}"
     );
 
-    let Some(p) = pki("ssl-files-pki") else { return };
-    let err = args(&p.key("alice"), &missing, &p.cert("ca")).load().unwrap_err();
+    let Some(p) = pki("ssl-files-pki") else {
+        return;
+    };
+    let err = args(&p.key("alice"), &missing, &p.cert("ca"))
+        .load()
+        .unwrap_err();
     assert!(
         err.to_string()
             .starts_with(&format!("--certificate {}: ", missing.display())),
         "{err}"
     );
-    let err = args(&p.key("alice"), &junk, &p.cert("ca")).load().unwrap_err();
+    let err = args(&p.key("alice"), &junk, &p.cert("ca"))
+        .load()
+        .unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("--certificate {}: not a PEM certificate", junk.display())),
+        err.to_string().starts_with(&format!(
+            "--certificate {}: not a PEM certificate",
+            junk.display()
+        )),
         "{err}"
     );
-    let err = args(&p.key("alice"), &p.cert("alice"), &junk).load().unwrap_err();
+    let err = args(&p.key("alice"), &p.cert("alice"), &junk)
+        .load()
+        .unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("--ca-cert {}: not a PEM CA certificate", junk.display())),
+        err.to_string().starts_with(&format!(
+            "--ca-cert {}: not a PEM CA certificate",
+            junk.display()
+        )),
         "{err}"
     );
     // A key that is not the certificate's.
-    let err = args(&p.key("bob"), &p.cert("alice"), &p.cert("ca")).load().unwrap_err();
+    let err = args(&p.key("bob"), &p.cert("alice"), &p.cert("ca"))
+        .load()
+        .unwrap_err();
     assert!(
         err.to_string()
             .starts_with(&format!("--private-key {}: ", p.key("bob").display())),
@@ -451,7 +475,11 @@ fn keelsond_and_keelctl_check_their_ssl_options_at_start() {
     );
     let out = run(
         env!("CARGO_BIN_EXE_keelsond"),
-        &["--certificate".as_ref(), cert.as_os_str(), "--check".as_ref()],
+        &[
+            "--certificate".as_ref(),
+            cert.as_os_str(),
+            "--check".as_ref(),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

@@ -457,7 +457,10 @@ fn parse_port<'a>(target: Text<'a>, token: Text<'a>) -> Result<u16, NameError<'a
         Some(b'-') => true,
         Some(b'+') => false,
         _ => {
-            return digits(bytes).filter(|&n| n <= 65535).map(|n| n as u16).ok_or(bad);
+            return digits(bytes)
+                .filter(|&n| n <= 65535)
+                .map(|n| n as u16)
+                .ok_or(bad);
         }
     };
     bytes.next();
@@ -504,8 +507,7 @@ fn parse_ip<'a>(target: Text<'a>, token: Text<'a>) -> Result<IpAddr, NameError<'
 fn is_host_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_HOST_NAME
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && !s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
@@ -719,7 +721,13 @@ mod tests {
         assert_eq!(target.as_str(), None);
         assert_eq!(host.as_str(), Some("a b"));
         let e = Name::parse("ptcp:").unwrap();
-        assert_eq!(e, Name::PTcp { port: 6640, ip: None });
+        assert_eq!(
+            e,
+            Name::PTcp {
+                port: 6640,
+                ip: None
+            }
+        );
         // `ptcp::` has no fields: `:6640`, an empty port, then IP "6640".
         assert_eq!(err("ptcp::"), ":6640: bad IPv4 address \"6640\"");
     }

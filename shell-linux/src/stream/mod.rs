@@ -242,8 +242,9 @@ pub fn connect_name(
             // Sent as SNI for host names; the certificate is checked against the CA only.
             let server_name = match &host {
                 Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
-                Host::Name(n) => ServerName::try_from(n.clone())
-                    .map_err(|e| OpenError::io(name, io::Error::new(io::ErrorKind::InvalidInput, e)))?,
+                Host::Name(n) => ServerName::try_from(n.clone()).map_err(|e| {
+                    OpenError::io(name, io::Error::new(io::ErrorKind::InvalidInput, e))
+                })?,
             };
             config
                 .connect(sock, server_name, timeout)

@@ -188,9 +188,7 @@ impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let core = match self {
             // A path need not be UTF-8, so it is printed here rather than by the core.
-            Name::Unix(p) | Name::PUnix(p) => {
-                return write!(f, "{}:{}", self.kind(), p.display())
-            }
+            Name::Unix(p) | Name::PUnix(p) => return write!(f, "{}:{}", self.kind(), p.display()),
             Name::Tcp { host, port } => core_stream::Name::Tcp {
                 host: host.as_core(),
                 port: *port,

@@ -97,8 +97,21 @@ impl Pki {
     pub fn ca(&self, name: &str) -> &Self {
         run(self
             .openssl()
-            .args(["req", "-x509", "-config", "openssl.cnf", "-extensions", "ca_ext"])
-            .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+            .args([
+                "req",
+                "-x509",
+                "-config",
+                "openssl.cnf",
+                "-extensions",
+                "ca_ext",
+            ])
+            .args([
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
             .args(["-days", "30", "-subj", &format!("/CN={name}")])
             .arg("-keyout")
             .arg(self.key(name))
@@ -113,7 +126,13 @@ impl Pki {
         run(self
             .openssl()
             .args(["req", "-new", "-config", "openssl.cnf"])
-            .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+            .args([
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
             .args(["-subj", &format!("/CN={name}")])
             .arg("-keyout")
             .arg(self.key(name))
