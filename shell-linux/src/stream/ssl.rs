@@ -412,13 +412,30 @@ where
             Err(e) => {
                 // Let the peer know why (a bad certificate alert) before giving up.
                 let _ = s.conn.write_tls(&mut s.sock);
-                return Err(e);
+                return Err(io::Error::new(e.kind(), HandshakeFailed(e)));
             }
         }
     }
     s.sock.set_read_timeout(None)?;
     s.sock.set_write_timeout(None)?;
     Ok(s)
+}
+
+/// A handshake that failed: the io error (wrapping rustls's, such as an unknown issuer) as the
+/// source, "SSL handshake failed: ..." as the text.
+#[derive(Debug)]
+pub struct HandshakeFailed(pub io::Error);
+
+impl fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SSL handshake failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// An established TLS connection over TCP.
