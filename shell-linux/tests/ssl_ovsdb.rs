@@ -2,7 +2,8 @@
 //! `ovsdb-server` listening on `pssl:0:127.0.0.1`, and the real `ovsdb-client list-dbs` talks to
 //! our `pssl:` listener (answered by a small responder on `keelson_core::jsonrpc`). Both sides use
 //! certificates made by `openssl` in the test, with OVS's `--private-key/--certificate/--ca-cert`;
-//! a certificate from another CA fails on both sides.
+//! a certificate from another CA fails on both sides. Certificates from OVS's own `ovs-pki` (RSA,
+//! a switch CA and a controller CA, as OVS deployments use them) work both ways too.
 //!
 //! Without `ovsdb-server`/`ovsdb-tool`/`ovsdb-client`/`openssl` the tests print a note and pass,
 //! except under CI (env `CI` set), where their absence fails.
@@ -75,7 +76,8 @@ struct Ovsdb {
 }
 
 impl Ovsdb {
-    fn start(dir: &Path, p: &pki::Pki) -> Option<Ovsdb> {
+    /// Starts the server with `ssl` as its `--private-key/--certificate/--ca-cert` flags.
+    fn start(dir: &Path, ssl: Vec<String>) -> Option<Ovsdb> {
         let (server, tool) = (tool("ovsdb-server")?, tool("ovsdb-tool")?);
         std::fs::write(dir.join("k.ovsschema"), SCHEMA).unwrap();
         let st = Command::new(tool)
@@ -89,7 +91,7 @@ impl Ovsdb {
         let child = Command::new(server)
             .arg(dir.join("conf.db"))
             .arg("--remote=pssl:0:127.0.0.1")
-            .args(ssl_flags(p, "ca", "server"))
+            .args(ssl)
             .arg(format!(
                 "--unixctl={}",
                 dir.join("ovsdb-server.ctl").display()
@@ -195,7 +197,7 @@ fn config(p: &pki::Pki, ca: &str, who: &str) -> SslConfig {
 fn our_ssl_client_lists_the_real_servers_databases() {
     let dir = scratch("client");
     let Some(p) = pki(&dir) else { return };
-    let Some(db) = Ovsdb::start(&dir, &p) else {
+    let Some(db) = Ovsdb::start(&dir, ssl_flags(&p, "ca", "server")) else {
         return;
     };
     let name = format!("ssl:127.0.0.1:{}", db.port);
@@ -307,4 +309,106 @@ fn the_real_ovsdb_client_lists_our_databases() {
         err.starts_with("ssl:127.0.0.1:") && err.contains(": SSL handshake failed: "),
         "{err}"
     );
+}
+
+/// OVS's `ovs-pki`: `init` (switch and controller CAs) and `req+sign` of `switch` and
+/// `controller` certificates into `dir`. `None` (after a note) without it, outside CI.
+fn ovs_pki(dir: &Path) -> Option<PathBuf> {
+    let ovs_pki = tool("ovs-pki")?;
+    let pki = dir.join("ovs-pki");
+    let run = |args: &[&str]| {
+        let out = Command::new(&ovs_pki)
+            .arg(format!("--dir={}", pki.display()))
+            .arg(format!("--log={}", dir.join("ovs-pki.log").display()))
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ovs-pki {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init"]);
+    run(&["req+sign", "switch", "switch"]);
+    run(&["req+sign", "controller", "controller"]);
+    Some(pki)
+}
+
+#[test]
+fn ovs_pki_certificates_work_both_ways() {
+    let dir = scratch("ovs-pki");
+    let Some(client) = tool("ovsdb-client") else {
+        return;
+    };
+    let Some(pki) = ovs_pki(&dir) else { return };
+    // As OVS deployments do: the switch side trusts the controller CA and vice versa.
+    let flags = |who: &str, ca: &str| {
+        vec![
+            format!(
+                "--private-key={}",
+                dir.join(format!("{who}-privkey.pem")).display()
+            ),
+            format!(
+                "--certificate={}",
+                dir.join(format!("{who}-cert.pem")).display()
+            ),
+            format!("--ca-cert={}", pki.join(ca).join("cacert.pem").display()),
+        ]
+    };
+    let args = |who: &str, ca: &str| stream::SslArgs {
+        private_key: Some(dir.join(format!("{who}-privkey.pem"))),
+        certificate: Some(dir.join(format!("{who}-cert.pem"))),
+        ca_cert: Some(pki.join(ca).join("cacert.pem")),
+    };
+
+    // The real ovsdb-client (controller) against our pssl: listener (switch).
+    let listener = stream::listen_with(
+        "pssl:0:127.0.0.1",
+        Some(&args("switch", "controllerca").load().unwrap().unwrap()),
+    )
+    .unwrap();
+    let port = listener.bound_port().unwrap();
+    let server = thread::spawn(move || {
+        let (s, _) = listener
+            .accept()
+            .expect("the SSL handshake with ovsdb-client");
+        respond(s);
+    });
+    let out = Command::new(&client)
+        .args(flags("controller", "switchca"))
+        .arg("--timeout=10")
+        .arg("list-dbs")
+        .arg(format!("ssl:127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ovsdb-client: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Keelson\n");
+    server.join().unwrap();
+
+    // Our ssl: client (controller) against the real ovsdb-server (switch).
+    let Some(db) = Ovsdb::start(&dir, flags("switch", "controllerca")) else {
+        return;
+    };
+    let config = args("controller", "switchca").load().unwrap().unwrap();
+    let name = format!("ssl:127.0.0.1:{}", db.port);
+    let mut c = Conn::new(stream::connect_with(&name, TIMEOUT, Some(&config)).unwrap());
+    let mut req = Vec::new();
+    let none: [i64; 0] = [];
+    write_request("list_dbs", &none, &"x", &mut req).unwrap();
+    c.s.write_all(&req).unwrap();
+    let bytes = c.recv().expect("a reply");
+    let Message::Reply { result, .. } = Message::parse(&bytes).unwrap() else {
+        panic!("not a reply: {}", String::from_utf8_lossy(&bytes))
+    };
+    assert_eq!(result, json::parse(br#"["Keelson","_Server"]"#).unwrap());
 }
