@@ -489,3 +489,61 @@ fn keelsond_and_keelctl_check_their_ssl_options_at_start() {
         "keelsond: Private key must be configured to use SSL\n"
     );
 }
+
+#[test]
+fn ssl_streams_time_out_and_go_non_blocking_like_the_others() {
+    let Some(p) = pki("ssl-nonblocking") else {
+        return;
+    };
+    let listener =
+        stream::listen_with("pssl:0:127.0.0.1", Some(&config(&p, "ca", "alice"))).unwrap();
+    let port = listener.bound_port().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        wait.recv().unwrap();
+        s.write_all(b"late").unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let name = format!("ssl:127.0.0.1:{port}");
+    let mut c = stream::connect_with(&name, TIMEOUT, Some(&config(&p, "ca", "bob"))).unwrap();
+    let mut buf = [0u8; 16];
+
+    // Nothing sent yet: a read timeout expires, and a non-blocking read would block.
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let e = c.read(&mut buf).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{e:?}"
+    );
+    c.set_read_timeout(None).unwrap();
+    c.set_nonblocking(true).unwrap();
+    assert_eq!(
+        c.read(&mut buf).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+
+    // The stream is still good: poll until the data comes.
+    go.send(()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let n = loop {
+        match c.read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "no data in 10 s");
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(&buf[..n], b"late");
+    c.set_nonblocking(false).unwrap();
+    c.write_all(b"done").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(server.join().unwrap(), b"done");
+}
