@@ -534,8 +534,11 @@ impl Write for Tls {
 }
 
 impl Drop for Tls {
-    /// As OVS's `ssl_close`: one close_notify, without waiting for the peer's.
+    /// As OVS's `ssl_close`: one close_notify, without waiting for the peer's. Non-blocking, so
+    /// a peer that stopped reading cannot hang the drop; what rustls still holds is sent only if
+    /// the socket takes it at once.
     fn drop(&mut self) {
+        let _ = self.sock().set_nonblocking(true);
         let _ = self.flush();
         self.close_notify();
     }
