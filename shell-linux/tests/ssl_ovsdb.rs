@@ -41,14 +41,34 @@ fn tool(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// A private directory under the target dir, fresh for each test.
-fn scratch(test: &str) -> PathBuf {
+/// A private directory under the target dir, fresh for each test; removed when the test
+/// passes, kept (and named) when it fails.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn scratch(test: &str) -> Scratch {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("ssl-ovsdb")
         .join(format!("{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 /// CA "ca" signs "server" and "client"; CA "other" signs "mallory".
