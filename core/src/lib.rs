@@ -6,6 +6,7 @@
 //!   `hello`, and the dispatch table.
 //! - [`jsonrpc`]: OVS JSON-RPC: framing of back-to-back JSON values, messages, `echo` keepalive.
 //! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
+//! - [`stream`]: OVS stream names (`tcp:HOST:PORT`, `pssl:PORT:IP`, ...) with OVS's default port.
 //! - [`unixctl`]: the OVS control-socket protocol `ovs-appctl` speaks: requests, argument checks
 //!   and refusal texts, `list-commands`, replies under the 3.1 newline rule.
 //!
@@ -24,4 +25,5 @@ pub mod config;
 pub mod daemon;
 pub mod jsonrpc;
 pub mod reconnect;
+pub mod stream;
 pub mod unixctl;

@@ -10,6 +10,7 @@
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
+//! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -20,4 +21,5 @@ pub mod lookup;
 pub mod model;
 pub mod reconnect;
 pub mod session;
+pub mod stream;
 pub mod text;

@@ -7,7 +7,8 @@
 //! - [`remote`]: keelsond's management remotes, each a JSON-RPC session with reconnect.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
-//! - [`stream`]: OVS stream names (`unix:`, `tcp:`, `ptcp:`, ...) and std streams for them.
+//! - [`stream`]: OVS streams (`unix:`, `tcp:`, `ssl:`, `punix:`, `ptcp:`, `pssl:`) over std sockets
+//!   and rustls, with OVS's SSL options; the names are parsed by the core.
 //! - [`testreconnect`]: OVS's test-reconnect script language over the core's reconnect FSM.
 //! - [`unixctl`]: an OVS unixctl server (JSON-RPC control socket) that `ovs-appctl` talks to.
 //!

@@ -19,7 +19,7 @@ use keelson_core::jsonrpc::session::errno;
 use keelson_core::jsonrpc::{write_error, write_request, Io, Message, Remotes, Session, Value};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::stream::{self, Listener, Name, OpenError, Stream};
+use crate::stream::{self, Listener, Name, OpenError, SslConfig, Stream};
 
 /// Largest JSON-RPC message accepted from a remote.
 const MAX_MESSAGE: usize = 16 << 20;
@@ -70,7 +70,7 @@ pub fn check(spec: &str) -> Result<(), String> {
 
 impl Link {
     /// Starts the session thread for `spec` (`NAME[,NAME...]`).
-    pub fn start(spec: &str) -> Result<Link, String> {
+    pub fn start(spec: &str, ssl: Option<SslConfig>) -> Result<Link, String> {
         let names = names(spec)?;
         let status = Arc::new(Mutex::new(LinkStatus {
             spec: spec.to_owned(),
@@ -81,7 +81,7 @@ impl Link {
         let (st, sp) = (status.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name(format!("remote {spec}"))
-            .spawn(move || Runner::new(names, st).run(&sp))
+            .spawn(move || Runner::new(names, ssl, st).run(&sp))
             .map_err(|e| format!("--remote {spec}: {e}"))?;
         Ok(Link {
             status,
@@ -157,6 +157,7 @@ fn io_errno(e: &std::io::Error) -> i32 {
 /// The link thread's state: the session and the sockets it asked for.
 struct Runner {
     names: Vec<Name>,
+    ssl: Option<SslConfig>,
     session: Session<Vec<u8>, Vec<u8>>,
     conn: Option<Stream>,
     listener: Option<Listener>,
@@ -168,7 +169,7 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(names: Vec<Name>, status: Arc<Mutex<LinkStatus>>) -> Runner {
+    fn new(names: Vec<Name>, ssl: Option<SslConfig>, status: Arc<Mutex<LinkStatus>>) -> Runner {
         let first = &names[0];
         let remotes = Remotes {
             count: names.len(),
@@ -180,6 +181,7 @@ impl Runner {
         Runner {
             session: Session::open(0, remotes, Vec::new(), MAX_MESSAGE, Vec::new()),
             names,
+            ssl,
             conn: None,
             listener: None,
             peer: None,
@@ -217,7 +219,7 @@ impl Runner {
             };
             match io {
                 Io::Close => {
-                    if let Some(c) = self.conn.take() {
+                    if let Some(mut c) = self.conn.take() {
                         let _ = c.shutdown(std::net::Shutdown::Both);
                         let err = self.session.last_error();
                         tracing::info!(remote = %self.current(), "connection dropped ({})", error_text(err));
@@ -228,9 +230,9 @@ impl Runner {
                 Io::Connect(i) => {
                     let name = &self.names[i];
                     tracing::debug!(remote = %name, "connecting...");
-                    match stream::connect_name(name, Some(IO_TIMEOUT)) {
+                    match stream::connect_name(name, Some(IO_TIMEOUT), self.ssl.as_ref()) {
                         Ok(c) => {
-                            let _ = c.set_write_timeout(Some(IO_TIMEOUT));
+                            let _ = c.set_nonblocking(true);
                             self.session.opened(now);
                             self.session.connected(self.now());
                             tracing::info!(remote = %name, "connected");
@@ -248,7 +250,7 @@ impl Runner {
                         continue;
                     }
                     let name = &self.names[i];
-                    match stream::listen_name(name).and_then(|l| {
+                    match stream::listen_name(name, self.ssl.as_ref()).and_then(|l| {
                         l.set_nonblocking(true)
                             .map_err(|e| OpenError::Io {
                                 name: name.to_string(),
@@ -343,43 +345,45 @@ impl Runner {
     /// as a receive attempt (the FSM's probe guard wants one per turn, as OVS's loop makes).
     fn read(&mut self, ready: [bool; 2], buf: &mut [u8]) {
         let now = self.now();
-        let Some(c) = self.conn.as_mut() else {
+        if self.conn.is_none() {
             return;
-        };
+        }
         if !ready[0] {
             self.session.recv(now, &[]);
             return;
         }
-        let n = match c.read(buf) {
-            Ok(0) => {
-                self.session.failed(errno::EOF);
+        // Non-blocking: read until the socket (and, for SSL, the TLS buffer) runs dry.
+        for _ in 0..16 {
+            let Some(c) = self.conn.as_mut() else {
                 return;
-            }
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
-                self.session.recv(now, &[]);
-                return;
-            }
-            Err(e) => {
-                self.session.failed(io_errno(&e));
-                return;
-            }
-        };
-        let mut rest = &buf[..n];
-        while !rest.is_empty() {
-            let (used, msg) = self.session.recv(now, rest);
-            rest = &rest[used..];
-            let Some(msg) = msg else {
-                continue;
             };
-            // The message borrows the session's buffer: render the answer before sending it.
-            if let Some(reply) = handle(&msg, &mut self.databases) {
-                let _ = self.session.send(|w| w.put(&reply));
+            let n = match c.read(buf) {
+                Ok(0) => {
+                    self.session.failed(errno::EOF);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    self.session.recv(now, &[]);
+                    return;
+                }
+                Err(e) => {
+                    self.session.failed(io_errno(&e));
+                    return;
+                }
+            };
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                let (used, msg) = self.session.recv(now, rest);
+                rest = &rest[used..];
+                let Some(msg) = msg else {
+                    continue;
+                };
+                // The message borrows the session's buffer: render the answer before sending.
+                if let Some(reply) = handle(&msg, &mut self.databases) {
+                    let _ = self.session.send(|w| w.put(&reply));
+                }
             }
         }
     }
@@ -392,7 +396,7 @@ impl Runner {
         let now = self.now();
         match l.accept() {
             Ok((c, peer)) => {
-                let _ = c.set_write_timeout(Some(IO_TIMEOUT));
+                let _ = c.set_nonblocking(true);
                 if self.session.accepted(now) {
                     tracing::info!(remote = %l.name(), "new connection replacing active connection");
                 }

@@ -6,6 +6,7 @@
 //! set), where `openvswitch-common` is installed and their absence fails.
 
 mod common;
+mod pki;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -40,6 +41,10 @@ struct Ovsdb {
 
 impl Ovsdb {
     fn start(dir: &Path, remote: &str) -> Option<Ovsdb> {
+        Ovsdb::start_with(dir, remote, &[])
+    }
+
+    fn start_with(dir: &Path, remote: &str, extra: &[String]) -> Option<Ovsdb> {
         let (server, tool) = (tool("ovsdb-server")?, tool("ovsdb-tool")?);
         let db = dir.join("conf.db");
         if !db.exists() {
@@ -58,17 +63,20 @@ impl Ovsdb {
             .arg(format!("--unixctl={}", dir.join("ovsdb.ctl").display()))
             .arg("--no-chdir")
             .arg(format!("--log-file={}", dir.join("ovsdb.log").display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting ovsdb-server");
+        // Dropped (killed) if it never listens.
+        let db = Ovsdb { child };
         // Wait until it accepts, so keelsond's first attempt is not refused.
         wait_until("ovsdb-server listens", || {
-            if let Some(port) = remote
+            let tcp = remote
                 .strip_prefix("ptcp:")
-                .and_then(|r| r.split(':').next())
-            {
+                .or(remote.strip_prefix("pssl:"));
+            if let Some(port) = tcp.and_then(|r| r.split(':').next()) {
                 std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok()
             } else {
                 remote
@@ -76,7 +84,7 @@ impl Ovsdb {
                     .is_some_and(|p| std::os::unix::net::UnixStream::connect(p).is_ok())
             }
         });
-        Some(Ovsdb { child })
+        Some(db)
     }
 
     fn kill(mut self) {
@@ -118,8 +126,13 @@ fn field(text: &str, spec: &str, key: &str) -> Option<String> {
 }
 
 fn keelsond(dir: &Path, remotes: &[&str]) -> (Daemon, PathBuf) {
+    keelsond_with(dir, remotes, &[])
+}
+
+fn keelsond_with(dir: &Path, remotes: &[&str], extra: &[&str]) -> (Daemon, PathBuf) {
     let ctl = dir.join("k.ctl");
     let mut args = vec!["--unixctl", s(&ctl)];
+    args.extend(extra);
     for r in remotes {
         args.extend(["--remote", r]);
     }
@@ -373,6 +386,48 @@ fn passive_remote_serves_the_latest_connection_and_answers_echo() {
     );
     assert!(
         field(&t, &spec, "state").unwrap().starts_with("ACTIVE"),
+        "{t}"
+    );
+}
+
+#[test]
+fn ssl_session_with_mutual_tls_against_ovsdb_server() {
+    if tool("ovs-appctl").is_none() {
+        return;
+    }
+    let dir = scratch("remote-ssl");
+    let Some(p) = pki::Pki::new(&dir.join("pki")) else {
+        return;
+    };
+    p.ca("ca").leaf("ca", "server").leaf("ca", "client");
+    let flags = |who: &str| {
+        vec![
+            format!("--private-key={}", p.key(who).display()),
+            format!("--certificate={}", p.cert(who).display()),
+            format!("--ca-cert={}", p.cert("ca").display()),
+        ]
+    };
+    let port = free_port();
+    let Some(_db) = Ovsdb::start_with(&dir, &format!("pssl:{port}:127.0.0.1"), &flags("server"))
+    else {
+        return;
+    };
+    let spec = format!("ssl:127.0.0.1:{port}");
+    let ours = flags("client");
+    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+    let (_d, ctl) = keelsond_with(&dir, &[&spec], &ours);
+    wait_until("connected over SSL and listed", || {
+        field(&show(&ctl), &spec, "databases").as_deref() == Some("Keelson, _Server")
+    });
+    let t = show(&ctl);
+    assert_eq!(
+        field(&t, &spec, "probe_interval").as_deref(),
+        Some("5000 ms"),
+        "{t}"
+    );
+    assert_eq!(
+        field(&t, &spec, "attempted_connections").as_deref(),
+        Some("1"),
         "{t}"
     );
 }

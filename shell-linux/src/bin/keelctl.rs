@@ -27,6 +27,8 @@ struct Cli {
     /// Start keelsond when nothing answers on the socket, and wait for it.
     #[arg(long, global = true)]
     autostart: bool,
+    #[command(flatten)]
+    ssl: keelson_linux::stream::SslArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -95,6 +97,15 @@ fn keelsond_path() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Read now, so a bad key, certificate or CA file is reported naming the file; the
+    // configuration is for ssl: stream names.
+    let _ssl = match cli.ssl.load() {
+        Ok(ssl) => ssl,
+        Err(e) => {
+            eprintln!("keelctl: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let r = match cli.cmd {
         Cmd::Config(c) => match c {
             ConfigCmd::Fmt { no_dup_check, file } => {

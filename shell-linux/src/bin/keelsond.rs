@@ -14,6 +14,8 @@ use keelson_linux::{configcmd, paths, source::Source};
 
 #[derive(Parser)]
 #[command(name = "keelsond", version, about = "Keelson's host agent")]
+// `-p` is already --pidfile here, so --private-key goes without its OVS short option.
+#[command(mut_arg("private_key", |a| a.short(None)))]
 struct Cli {
     /// Configuration file (config-tree text); re-read on SIGHUP.
     #[arg(long)]
@@ -82,6 +84,8 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    ssl: keelson_linux::stream::SslArgs,
 }
 
 fn filter(spec: &str) -> (String, bool) {
@@ -147,6 +151,15 @@ fn detach(no_chdir: bool) -> Result<OwnedFd, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Read now, so a bad key, certificate or CA file stops start-up naming the file; the
+    // configuration is for ssl:/pssl: stream names.
+    let ssl = match cli.ssl.load() {
+        Ok(ssl) => ssl,
+        Err(e) => {
+            eprintln!("keelsond: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let (spec, wire) = filter(&cli.log);
     let make_writer = match &cli.log_file {
         Some(p) => match std::fs::OpenOptions::new()
@@ -210,6 +223,7 @@ fn main() -> ExitCode {
     }
     let opts = Options {
         remotes: cli.remote,
+        ssl,
         socket,
         pidfile,
         overwrite_pidfile: cli.overwrite_pidfile,

@@ -17,6 +17,7 @@ use super::{event_loop, takeover};
 use crate::configcmd;
 use crate::remote::{self, Link};
 use crate::source::Source;
+use crate::stream::SslConfig;
 use crate::unixctl;
 
 /// Everything keelsond can be told on its command line.
@@ -54,6 +55,8 @@ pub struct Options {
     pub unixctl: Option<PathBuf>,
     /// Management remotes (`--remote`), each `NAME[,NAME...]`.
     pub remotes: Vec<String>,
+    /// Key, certificate and CA for `ssl:`/`pssl:` remotes.
+    pub ssl: Option<SslConfig>,
 }
 
 /// State the event loop shares with the unixctl thread.
@@ -225,7 +228,11 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
             .opts
             .remotes
             .iter()
-            .filter_map(|r| Link::start(r).map_err(|e| tracing::error!("{e}")).ok())
+            .filter_map(|r| {
+                Link::start(r, shared.opts.ssl.clone())
+                    .map_err(|e| tracing::error!("{e}"))
+                    .ok()
+            })
             .collect(),
     );
     let unixctl = shared
