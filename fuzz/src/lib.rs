@@ -9,6 +9,7 @@
 //! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
+//! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -18,4 +19,5 @@ pub mod jsonrpc;
 pub mod lookup;
 pub mod model;
 pub mod reconnect;
+pub mod repl;
 pub mod text;
