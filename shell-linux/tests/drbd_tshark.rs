@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
+use keelson_core::repl::wire::auth::{self, HmacAlg};
 use keelson_core::repl::wire::bitmap::{BitmapXfer, CompressedRepr};
 use keelson_core::repl::wire::data::{dp, DataFields, DataRepr, TrimFields};
 use keelson_core::repl::wire::features::ConnectionFeaturesFields;
@@ -476,6 +477,9 @@ impl Flow {
     }
 }
 
+/// The shared secret of both flows and of the oracle's packets.
+const SECRET: &[u8] = b"s3cret";
+
 const HISTORY: [u64; 34] = {
     let mut h = [0u64; 34];
     h[0] = 0xB16B_00B5_CAFE_0001; // bitmap UUID for node 0
@@ -548,9 +552,25 @@ fn drbd9_flow(bitmaps: &mut Vec<Vec<u8>>) -> Flow {
         0,
         Body::AuthChallenge(&ch_b),
     );
-    // An HMAC-SHA256-sized response; the dissector shows it, it does not verify it.
-    let resp_a: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5C);
-    let resp_b: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(91) ^ 0x36);
+    // CRAM-HMAC-SHA256 at pv ≥ 110: each side answers the other's challenge with its own node id.
+    let mut resp_a = [0u8; 32];
+    let mut resp_b = [0u8; 32];
+    auth::response(HmacAlg::Sha256, SECRET, &ch_b, Some(0), &mut resp_a).unwrap();
+    auth::response(HmacAlg::Sha256, SECRET, &ch_a, Some(1), &mut resp_b).unwrap();
+    assert!(auth::verify(
+        HmacAlg::Sha256,
+        SECRET,
+        &ch_b,
+        Some(0),
+        &resp_a
+    ));
+    assert!(auth::verify(
+        HmacAlg::Sha256,
+        SECRET,
+        &ch_a,
+        Some(1),
+        &resp_b
+    ));
     flow.add(
         Data,
         true,
@@ -1252,6 +1272,14 @@ fn drbdwire_packets_decode_field_for_field() {
                 "{label}: {k}: drbdwire.py encoded {want:?}, we decoded {got:?}"
             );
             fields_checked += 1;
+        }
+        // The oracle's CRAM-HMAC response (node 0 answering the challenge 0..63) checks out.
+        if let Body::AuthResponse(r) = frame.body {
+            let ch: [u8; 64] = std::array::from_fn(|i| i as u8);
+            assert!(
+                auth::verify(HmacAlg::Sha256, SECRET, &ch, Some(0), r),
+                "{label}: HMAC differs"
+            );
         }
         // Our emitter reproduces the oracle's bytes exactly, header choice included.
         let mut again = vec![0u8; bytes.len()];
