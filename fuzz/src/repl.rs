@@ -2,6 +2,7 @@
 //! parse → emit → parse agreement for whatever parses; and the bitmap codec, both decoding
 //! arbitrary compressed payloads and carrying arbitrary bitmaps across a sender/receiver pair.
 
+use keelson_core::repl::wire::auth::{self, HmacAlg};
 use keelson_core::repl::wire::bitmap::{encode_runs, BitmapXfer, CompressedRepr, MAX_PACKET};
 use keelson_core::repl::wire::{Agreed, Body, Command, Frame, HeaderKind, HeaderRepr};
 
@@ -32,6 +33,13 @@ pub fn check_packet(data: &[u8]) {
 
     for &command in Command::ALL {
         let Ok(body) = Body::parse(command, bytes, &agreed) else { continue };
+        if let Body::AuthResponse(r) = body {
+            let challenge = [knob; 64];
+            let mut own = [0u8; 64];
+            let n = auth::response(HmacAlg::Sha256, bytes, &challenge, Some(1), &mut own).unwrap();
+            assert!(auth::verify(HmacAlg::Sha256, bytes, &challenge, Some(1), &own[..n]));
+            assert_eq!(auth::verify(HmacAlg::Sha256, bytes, &challenge, Some(1), r), r == &own[..n]);
+        }
         assert!(body.fits(command));
         let len = body.buffer_len();
         let mut out = vec![0u8; len];

@@ -270,7 +270,7 @@ impl BitmapXfer {
 
     fn advance_words(&mut self, words: u64) {
         self.word_offset += words;
-        self.bit_offset = (self.word_offset * 64).min(self.total_bits);
+        self.bit_offset = self.word_offset.saturating_mul(64).min(self.total_bits);
         self.complete = self.bit_offset >= self.total_bits;
     }
 
@@ -300,9 +300,9 @@ impl BitmapXfer {
         let words = self.plain_words();
         let len = (words * 8) as usize;
         room(out, len)?;
-        let start = (self.word_offset * 8) as usize;
+        let start = usize::try_from(self.word_offset.saturating_mul(8)).unwrap_or(usize::MAX);
         for (i, b) in out.iter_mut().take(len).enumerate() {
-            *b = bitmap.get(start + i).copied().unwrap_or(0);
+            *b = bitmap.get(start.saturating_add(i)).copied().unwrap_or(0);
         }
         self.advance_words(words);
         Ok(Some(BitmapChunk {
@@ -357,16 +357,20 @@ impl BitmapXfer {
         if self.complete {
             return Err(bitmap_err(BitmapError::AlreadyComplete, 0));
         }
-        room(bitmap, self.total_bits.div_ceil(8) as usize)?;
+        room(
+            bitmap,
+            usize::try_from(self.total_bits.div_ceil(8)).unwrap_or(usize::MAX),
+        )?;
         match command {
             Command::Bitmap => {
                 let words = self.plain_words();
                 if payload.len() as u64 != words * 8 {
                     return Err(bitmap_err(BitmapError::PlainLength, 0));
                 }
-                let start = (self.word_offset * 8) as usize;
+                let start =
+                    usize::try_from(self.word_offset.saturating_mul(8)).unwrap_or(usize::MAX);
                 for (i, &b) in payload.iter().enumerate() {
-                    if let Some(d) = bitmap.get_mut(start + i) {
+                    if let Some(d) = bitmap.get_mut(start.saturating_add(i)) {
                         *d |= b;
                     }
                 }

@@ -75,6 +75,26 @@ state_bits! {
     quorum, with_quorum: 23, 1;
 }
 
+impl State {
+    /// The word as sent to a pv < 110 peer: 8.4 has no D_DETACHING, so disk and pdsk values above
+    /// 2 are one lower (replication.md §3.9).
+    pub const fn to_84(self) -> State {
+        let disk = self.disk();
+        let pdsk = self.pdsk();
+        self.with_disk(if disk > 2 { disk - 1 } else { disk })
+            .with_pdsk(if pdsk > 2 { pdsk - 1 } else { pdsk })
+    }
+
+    /// A word received from a pv < 110 peer in DRBD 9 numbering: disk and pdsk values of 2 and
+    /// above are one higher.
+    pub const fn from_84(self) -> State {
+        let disk = self.disk();
+        let pdsk = self.pdsk();
+        self.with_disk(if disk >= 2 { disk + 1 } else { disk })
+            .with_pdsk(if pdsk >= 2 { pdsk + 1 } else { pdsk })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +119,10 @@ mod tests {
         assert_eq!(out, [0x00, 0x80, 0xf2, 0x82]);
         assert_eq!(State(u32::MAX).with_conn(0).conn(), 0);
         assert_eq!(State(0).with_role(7).role(), 3);
+        // DRBD 9 UpToDate (9) is 8.4's 8; Diskless (0) and Attaching (1) keep their numbers.
+        let up = State(0).with_disk(9).with_pdsk(1);
+        assert_eq!((up.to_84().disk(), up.to_84().pdsk()), (8, 1));
+        assert_eq!(up.to_84().from_84(), up);
         let r = StateReplyFields::parse(&(-10i32).to_be_bytes()).unwrap();
         assert_eq!(r.retcode, -10);
     }
