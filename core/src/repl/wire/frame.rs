@@ -9,7 +9,7 @@ use super::bitmap::CompressedRepr;
 use super::command::{Command, Scope, VOLUME_CONNECTION};
 use super::data::{DataRepr, TrimFields};
 use super::error::Error;
-use super::features::ConnectionFeaturesFields;
+use super::features::{ff, ConnectionFeaturesFields};
 use super::field::{at_least, emit_parts};
 use super::header::{HeaderKind, HeaderRepr};
 use super::misc::{
@@ -18,7 +18,7 @@ use super::misc::{
 };
 use super::protocol::ProtocolRepr;
 use super::request::{BlockDescFields, BlockReqFields, RsReqFields};
-use super::sizes::SizesRepr;
+use super::sizes::{QueueLimitsFields, SizesRepr};
 use super::state::{ReqStateFields, StateFields, StateReplyFields};
 use super::sync_param::{SyncParam89Repr, SyncParamRepr};
 use super::twopc::{TwopcReplyFields, TwopcRequestFields};
@@ -319,7 +319,18 @@ impl<'a> Body<'a> {
             Layout::Uuids110 => Body::Uuids110(Uuids110Repr::parse(payload)?),
             Layout::CurrentUuid => Body::CurrentUuid(CurrentUuidFields::parse(payload)?),
             Layout::SyncUuid => Body::SyncUuid(SyncUuidFields::parse(payload)?),
-            Layout::Sizes => Body::Sizes(SizesRepr::parse(payload)?),
+            Layout::Sizes => {
+                let sizes = SizesRepr::parse(payload)?;
+                // With FF_WSAME agreed the queue limits are part of the fixed size (§1, §3.8).
+                if agreed.pv.is_some() && agreed.features & ff::WSAME != 0 && sizes.qlim.is_none() {
+                    return Err(Error::LengthMismatch {
+                        what: "p_sizes",
+                        expected: sizes.buffer_len() + QueueLimitsFields::LEN,
+                        got: payload.len(),
+                    });
+                }
+                Body::Sizes(sizes)
+            }
             Layout::State => Body::State(StateFields::parse(payload)?),
             Layout::ReqState => Body::ReqState(ReqStateFields::parse(payload)?),
             Layout::StateReply => Body::StateReply(StateReplyFields::parse(payload)?),

@@ -177,6 +177,12 @@ impl HeaderRepr {
         self.kind.size()
     }
 
+    /// Bytes of the whole packet, header included: what a receiver must have buffered before
+    /// [`super::Frame::parse`] can succeed.
+    pub const fn frame_len(&self) -> usize {
+        self.kind.size() + self.length as usize
+    }
+
     /// Writes the header at the start of `buf`; returns its length. The volume is dropped by
     /// h80/h95; a length over 65535 cannot go into h80.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {

@@ -303,6 +303,25 @@ fn header_rules() {
     assert!(Frame::parse(&buf[..n], &Agreed::default()).is_ok());
     let init = Frame::new(Command::InitialData, 0, Body::Empty).unwrap();
     assert_eq!(init.header(&Agreed::new(122, 0)).kind, HeaderKind::H80);
+    let sizes = SizesRepr {
+        qlim: None,
+        ..Default::default()
+    };
+    let f = Frame::new(Command::Sizes, 0, Body::Sizes(sizes)).unwrap();
+    let mut out = [0u8; 48];
+    let n = f.emit(&Agreed::new(122, 0), &mut out).unwrap();
+    assert!(Frame::parse(&out[..n], &Agreed::new(122, 0)).is_ok());
+    assert_eq!(
+        Frame::parse(
+            &out[..n],
+            &Agreed::new(122, crate::repl::wire::features::ff::WSAME)
+        ),
+        Err(Error::LengthMismatch {
+            what: "p_sizes",
+            expected: 56,
+            got: 32
+        })
+    );
     assert_eq!(
         Frame::new(Command::Ping, 0, Body::Trim(TrimFields::default())),
         Err(Error::WrongBody {
