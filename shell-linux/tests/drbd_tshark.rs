@@ -1032,17 +1032,121 @@ fn drbd84_flow() -> Flow {
 
 // ---- running tshark ----------------------------------------------------------------------------
 
-fn write_pcap(flow: &Flow, path: &Path) {
+/// Writes the flow as two TCP connections. With `cork`, consecutive packets on the same socket
+/// and direction go out as one send (as DRBD's corked sends do), so several PDUs share a segment
+/// and PDUs straddle segment boundaries.
+fn write_pcap(flow: &Flow, path: &Path, cork: bool) {
     let mut p = Pcap::new();
     let mut data = Tcp::open(&mut p, 40001);
     let mut meta = Tcp::open(&mut p, 40002);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut key = None;
+    let mut flush = |p: &mut Pcap, key: Option<(Sock, bool)>, bytes: &[u8]| match key {
+        Some((Sock::Data, from_a)) => data.send(p, from_a, bytes),
+        Some((Sock::Meta, from_a)) => meta.send(p, from_a, bytes),
+        None => {}
+    };
     for pkt in &flow.pkts {
-        match pkt.sock {
-            Sock::Data => data.send(&mut p, pkt.from_a, &pkt.bytes),
-            Sock::Meta => meta.send(&mut p, pkt.from_a, &pkt.bytes),
+        let k = Some((pkt.sock, pkt.from_a));
+        if !cork || k != key {
+            flush(&mut p, key, &pending);
+            pending.clear();
+            key = k;
         }
+        pending.extend_from_slice(&pkt.bytes);
     }
+    flush(&mut p, key, &pending);
     std::fs::write(path, &p.out).unwrap();
+}
+
+fn no_malformed(tshark: &Path, pcap: &Path, name: &str) {
+    let bad = Process::new(tshark)
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "--enable-heuristic",
+            "drbd_tcp",
+            "-Y",
+            "_ws.malformed || _ws.expert.severity >= error",
+        ])
+        .output()
+        .unwrap();
+    let bad_text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        bad.status.success() && bad_text.trim().is_empty(),
+        "{name}: malformed or expert errors:\n{bad_text}"
+    );
+}
+
+/// The corked capture: tshark finds every PDU, in order, however the segments cut them.
+fn tshark_corked(name: &str, flow: &Flow) {
+    let Some(tshark) = tshark() else { return };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drbd-tshark");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join(format!("{name}-corked-{}.pcap", std::process::id()));
+    write_pcap(flow, &pcap, true);
+    let out = Process::new(&tshark)
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args([
+            "--enable-heuristic",
+            "drbd_tcp",
+            "-o",
+            "tcp.desegment_tcp_streams:TRUE",
+            "-Y",
+            "drbd",
+        ])
+        .args([
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=|",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "drbd.command",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut got: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
+    let mut shared = 0;
+    for line in text.lines() {
+        let (stream, cmds) = line.split_once('\t').unwrap();
+        let cmds: Vec<u16> = cmds
+            .split('|')
+            .map(|c| u16::from_str_radix(c.trim_start_matches("0x"), 16).unwrap())
+            .collect();
+        shared += usize::from(cmds.len() > 1);
+        got.entry(stream.parse().unwrap()).or_default().extend(cmds);
+    }
+    let want = |sock| -> Vec<u16> {
+        flow.pkts
+            .iter()
+            .filter(|p| p.sock == sock)
+            .map(|p| HeaderRepr::parse(&p.bytes).unwrap().command.code())
+            .collect()
+    };
+    assert_eq!(
+        got.get(&0).cloned().unwrap_or_default(),
+        want(Sock::Data),
+        "{name}: data socket PDUs"
+    );
+    assert_eq!(
+        got.get(&1).cloned().unwrap_or_default(),
+        want(Sock::Meta),
+        "{name}: meta socket PDUs"
+    );
+    assert!(shared > 0, "{name}: corking put no two PDUs in one segment");
+    no_malformed(&tshark, &pcap, name);
+    let _ = std::fs::remove_file(&pcap);
 }
 
 fn parse_value(s: &str, like: &V) -> V {
@@ -1069,7 +1173,7 @@ fn tshark_check(name: &str, flow: &Flow) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drbd-tshark");
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join(format!("{name}-{}.pcap", std::process::id()));
-    write_pcap(flow, &pcap);
+    write_pcap(flow, &pcap, false);
 
     let expected: Vec<Fields> = flow
         .pkts
@@ -1147,22 +1251,7 @@ fn tshark_check(name: &str, flow: &Flow) {
         rows.len()
     );
 
-    let bad = Process::new(&tshark)
-        .args(["-n", "-r"])
-        .arg(&pcap)
-        .args([
-            "--enable-heuristic",
-            "drbd_tcp",
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= error",
-        ])
-        .output()
-        .unwrap();
-    let bad_text = String::from_utf8_lossy(&bad.stdout);
-    assert!(
-        bad.status.success() && bad_text.trim().is_empty(),
-        "{name}: malformed or expert errors:\n{bad_text}"
-    );
+    no_malformed(&tshark, &pcap, name);
     let _ = std::fs::remove_file(&pcap);
 }
 
@@ -1191,6 +1280,7 @@ fn drbd9_flow_decodes_in_wireshark() {
         assert_eq!(&got, bm);
     }
     tshark_check("drbd9", &flow);
+    tshark_corked("drbd9", &flow);
 }
 
 #[test]
@@ -1199,6 +1289,7 @@ fn drbd84_flow_decodes_in_wireshark() {
     let big = flow.pkts.iter().find(|p| p.bytes.len() > 65536).unwrap();
     assert_eq!(HeaderRepr::parse(&big.bytes).unwrap().kind, HeaderKind::H95);
     tshark_check("drbd84", &flow);
+    tshark_corked("drbd84", &flow);
 }
 
 // ---- the oracle encoder's packets through our parsers ------------------------------------------

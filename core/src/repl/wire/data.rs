@@ -62,7 +62,7 @@ impl<'a> DataRepr<'a> {
         at_least(
             "p_data digest",
             payload.len(),
-            DataHeader::<&[u8]>::LEN + digest_len,
+            DataHeader::<&[u8]>::LEN.saturating_add(digest_len),
         )?;
         let fields = DataFields::from_view(&view);
         let (digest, data) = view.into_tail().split_at(digest_len);
