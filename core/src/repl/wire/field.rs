@@ -134,7 +134,7 @@ pub(crate) fn exactly(what: &'static str, len: usize, need: usize) -> Result<(),
     Ok(())
 }
 
-/// Copies `parts` back to back into `buf`, zero-filling `fixed` bytes first so padding is zero.
+/// Copies `parts` back to back into `buf`; `NoRoom` (and nothing written) if they do not fit.
 pub(crate) fn emit_parts(buf: &mut [u8], parts: &[&[u8]]) -> Result<usize, Error> {
     let total = parts.iter().map(|p| p.len()).sum();
     room(buf, total)?;
@@ -146,7 +146,8 @@ pub(crate) fn emit_parts(buf: &mut [u8], parts: &[&[u8]]) -> Result<usize, Error
     Ok(total)
 }
 
-/// Writes `s` and a NUL into `buf` starting at `off`.
+/// Copies `s` into `buf` at `off`; the caller has zeroed the field, so a shorter name stays
+/// NUL-padded.
 pub(crate) fn put_bytes(buf: &mut [u8], off: usize, s: &[u8]) {
     put(buf, off, s)
 }

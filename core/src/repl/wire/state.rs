@@ -38,7 +38,9 @@ macro_rules! state_bits {
                 pub const fn $get(self) -> u32 {
                     (self.0 >> $shift) & ((1 << $width) - 1)
                 }
-                #[doc = concat!("This state with `", stringify!($get), "` replaced (extra high bits dropped).")]
+                #[doc = concat!(
+                    "This state with `", stringify!($get), "` replaced (extra high bits dropped)."
+                )]
                 pub const fn $with(self, v: u32) -> State {
                     let mask = ((1u32 << $width) - 1) << $shift;
                     State((self.0 & !mask) | ((v << $shift) & mask))

@@ -394,7 +394,11 @@ fn frames_in_a_stream() {
 proptest::proptest! {
     /// Whatever payload a parser accepts re-emits to something that parses the same.
     #[test]
-    fn accepted_payloads_reemit(index in 0usize..Command::ALL.len(), payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200), digest in 0usize..24) {
+    fn accepted_payloads_reemit(
+        index in 0usize..Command::ALL.len(),
+        payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        digest in 0usize..24,
+    ) {
         let command = Command::ALL[index];
         let agreed = Agreed { pv: Some(122), features: 0, digest_len: digest };
         if let Ok(body) = Body::parse(command, &payload, &agreed) {
