@@ -13,6 +13,25 @@
 //!   and the streaming bitmap transfer (send side and OR-merging receive side).
 //! - [`frame`]: [`Body`] (a payload parsed by the layout its command implies), [`Frame`] (header
 //!   plus body) and [`Agreed`] (protocol version, features, digest size) that drive both.
+//!
+//! A receiver parses frames off the front of its buffer; a short buffer is `Truncated` with the
+//! bytes needed, so it reads more and tries again:
+//!
+//! ```
+//! use keelson_core::repl::wire::{ack::BlockAckFields, Agreed, BlockId, Body, Command, Error, Frame};
+//!
+//! let agreed = Agreed::new(122, 0);
+//! let ack = BlockAckFields { sector: 2048, block_id: BlockId::from_host(7), blksize: 4096, seq_num: 1 };
+//! let frame = Frame::new(Command::WriteAck, 0, Body::BlockAck(ack))?;
+//! let mut buf = [0u8; 64];
+//! let n = frame.emit(&agreed, &mut buf)?;
+//! assert_eq!(n, frame.buffer_len(&agreed)); // 16-byte h100 header + 24-byte p_block_ack
+//!
+//! assert!(matches!(Frame::parse(&buf[..20], &agreed), Err(Error::Truncated { need: 40, .. })));
+//! let (back, used) = Frame::parse(&buf[..n], &agreed)?;
+//! assert_eq!((back, used), (frame, 40));
+//! # Ok::<(), Error>(())
+//! ```
 
 #[macro_use]
 pub mod field;

@@ -45,6 +45,37 @@ impl TwopcRequestFields {
             arg1: ((mask as u64) << 32) | val as u64,
         }
     }
+    /// A state-change PREPARE in the V2 layout (FF_2PC_V2): `flags` gets `TWOPC_HAS_FLAGS`.
+    pub const fn prepare_v2(
+        tid: u32,
+        flags: u32,
+        initiator: i8,
+        target: i8,
+        nodes_to_reach: u64,
+        mask: u32,
+        val: u32,
+    ) -> Self {
+        TwopcRequestFields {
+            tid,
+            word4: flags | TWOPC_HAS_FLAGS,
+            word8: ((initiator as u8 as u32) << 8) | target as u8 as u32,
+            nodes_to_reach,
+            arg0: 0,
+            arg1: ((mask as u64) << 32) | val as u64,
+        }
+    }
+    /// PREP_RSZ: the user-requested size (sectors).
+    pub const fn user_size(&self) -> u64 {
+        self.arg0
+    }
+    /// PREP_RSZ: the `DDSF_*` flags.
+    pub const fn dds_flags(&self) -> u16 {
+        (self.arg1 >> 48) as u16
+    }
+    /// COMMIT: the primary nodes.
+    pub const fn primary_nodes(&self) -> u64 {
+        self.arg0
+    }
     /// Initiator node id, under the layout `v2` says.
     pub const fn initiator(&self, v2: bool) -> i32 {
         if v2 {
@@ -114,5 +145,29 @@ mod tests {
             ..back
         };
         assert_eq!((v2.initiator(true), v2.target(true)), (2, -1));
+        // drbdwire.twopc_request_v2(9, 0x80000000, 2, -1, 3, 0, (0x1F0 << 32) | 0xA0)
+        let built = TwopcRequestFields::prepare_v2(9, 0, 2, -1, 3, 0x1F0, 0xA0);
+        let mut out = [0u8; 36];
+        built.emit(&mut out).unwrap();
+        assert_eq!(&out[..12], &[0, 0, 0, 9, 0x80, 0, 0, 0, 0, 0, 0x02, 0xFF]);
+        assert_eq!(
+            (
+                built.initiator(true),
+                built.target(true),
+                built.mask(),
+                built.val()
+            ),
+            (2, -1, 0x1F0, 0xA0)
+        );
+        // A resize PREPARE: user_size, then dds_flags in the top 16 bits of the second word.
+        let rsz = TwopcRequestFields {
+            arg0: 1 << 21,
+            arg1: 2 << 48,
+            ..built
+        };
+        assert_eq!(
+            (rsz.user_size(), rsz.dds_flags(), rsz.primary_nodes()),
+            (1 << 21, 2, 1 << 21)
+        );
     }
 }
