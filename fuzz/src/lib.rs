@@ -11,6 +11,7 @@
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
+//! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -20,6 +21,7 @@ pub mod jsonrpc;
 pub mod lookup;
 pub mod model;
 pub mod reconnect;
+pub mod repl;
 pub mod session;
 pub mod stream;
 pub mod text;

@@ -1,0 +1,9 @@
+//! DRBD replication (replication.md): the wire layer now, the connection and resync machines later.
+//!
+//! - [`wire`]: headers, every packet layout, the command table and the bitmap RLE+VLI codec, as
+//!   zero-copy views plus `Repr`s that parse from and emit into caller buffers.
+//!
+//! Nothing here allocates or panics; a sans-IO connection machine reads [`wire::Frame`]s from its
+//! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters.
+
+pub mod wire;
