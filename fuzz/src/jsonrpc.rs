@@ -22,7 +22,10 @@ fn frame(stream: &[u8], chunk: usize) -> Framed {
         while !rest.is_empty() {
             match f.feed(rest) {
                 Ok(fed) => {
-                    assert!(fed.consumed > 0 && fed.consumed <= rest.len(), "feed must progress");
+                    assert!(
+                        fed.consumed > 0 && fed.consumed <= rest.len(),
+                        "feed must progress"
+                    );
                     assert!(f.pending() <= MAX, "the buffer stays bounded");
                     fed_total += fed.consumed as u64;
                     rest = &rest[fed.consumed..];
@@ -38,7 +41,10 @@ fn frame(stream: &[u8], chunk: usize) -> Framed {
                     // Sticky: the same error again, whatever comes next.
                     assert_eq!(f.feed(b"{}"), Err(e));
                     assert_eq!(f.finish(), Err(e));
-                    return Framed { frames, error: Some(e) };
+                    return Framed {
+                        frames,
+                        error: Some(e),
+                    };
                 }
             }
         }
@@ -46,7 +52,12 @@ fn frame(stream: &[u8], chunk: usize) -> Framed {
     assert_eq!(f.received(), fed_total);
     let error = f.finish().err();
     if let Some(e) = error {
-        assert_eq!(e, FrameError::Truncated { pending: f.pending() });
+        assert_eq!(
+            e,
+            FrameError::Truncated {
+                pending: f.pending()
+            }
+        );
     }
     Framed { frames, error }
 }
@@ -54,7 +65,9 @@ fn frame(stream: &[u8], chunk: usize) -> Framed {
 /// The first byte picks a chunk size; the rest is the stream. Framing with that chunk size, one
 /// byte at a time and all at once must give the same frames and the same error.
 pub fn check_frame(data: &[u8]) {
-    let Some((&knob, stream)) = data.split_first() else { return };
+    let Some((&knob, stream)) = data.split_first() else {
+        return;
+    };
     let whole = frame(stream, stream.len());
     for chunk in [1, 1 + usize::from(knob % 17), 1 + usize::from(knob)] {
         let other = frame(stream, chunk);
@@ -123,8 +136,9 @@ pub fn check_message(data: &[u8]) {
         Ok(m) => {
             let mut text = Vec::new();
             m.write(&mut text).expect("a Vec sink never overflows");
-            let m2 = Message::parse(&text)
-                .unwrap_or_else(|e| panic!("{:?} does not parse: {e}", String::from_utf8_lossy(&text)));
+            let m2 = Message::parse(&text).unwrap_or_else(|e| {
+                panic!("{:?} does not parse: {e}", String::from_utf8_lossy(&text))
+            });
             assert_eq!(m, m2);
             let mut text2 = Vec::new();
             m2.write(&mut text2).unwrap();
@@ -135,7 +149,12 @@ pub fn check_message(data: &[u8]) {
             assert_eq!(buf, text);
             if !text.is_empty() {
                 let mut small = vec![0u8; text.len() - 1];
-                assert_eq!(m.encode(&mut small), Err(Overflow { required: text.len() }));
+                assert_eq!(
+                    m.encode(&mut small),
+                    Err(Overflow {
+                        required: text.len()
+                    })
+                );
             }
             match keepalive(&m) {
                 Keepalive::Answer(reply) => {

@@ -7,6 +7,7 @@
 //! - [`binary`]: postcard decode → encode → decode, fixed vs growable storage, graft.
 //! - [`daemon`]: libdaemon framing and dispatch from arbitrary byte streams.
 //! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
+//! - [`input`]: reading a fuzz input as a sequence of small values.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
@@ -17,6 +18,7 @@
 
 pub mod binary;
 pub mod daemon;
+pub mod input;
 pub mod jsonrpc;
 pub mod lookup;
 pub mod model;

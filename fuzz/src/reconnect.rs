@@ -13,29 +13,8 @@
 //! never shrinks. With a wild clock (first byte odd) times are arbitrary `i64`s, including the
 //! extremes, and only the clock-free invariants are checked.
 
+use crate::input::Input;
 use keelson_core::reconnect::{Action, Reconnect, State, Stats, RECEIVE_GUARD_OFF};
-
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes([self.u8()?, self.u8()?]))
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        let mut b = [0u8; 8];
-        for x in &mut b {
-            *x = self.u8()?;
-        }
-        Some(i64::from_le_bytes(b))
-    }
-}
 
 /// Checks every invariant that holds at `now` after any event.
 fn check_state(r: &Reconnect, now: i64) {

@@ -11,26 +11,10 @@
 //! - `run` names only remotes in the list, and a turn in which the shell answers every request
 //!   ends (no endless asking).
 
+use crate::input::Input;
 use keelson_core::config::Sink;
 use keelson_core::jsonrpc::{write_notification, Io, Remotes, Session};
 use keelson_core::reconnect::State;
-
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-
-    fn bytes(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.0.len());
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-}
 
 type S = Session<heapless::Vec<u8, 512>, heapless::Vec<u8, 256>>;
 
@@ -39,9 +23,18 @@ type Seen = (bool, u32);
 
 fn check_state(s: &S, seen: &mut Seen) {
     let connected = s.is_connected();
-    assert!(s.seqno() >= seen.1, "seqno went back from {} to {}", seen.1, s.seqno());
+    assert!(
+        s.seqno() >= seen.1,
+        "seqno went back from {} to {}",
+        seen.1,
+        s.seqno()
+    );
     if connected != seen.0 {
-        assert_ne!(s.seqno(), seen.1, "connected {connected} without a seqno change");
+        assert_ne!(
+            s.seqno(),
+            seen.1,
+            "connected {connected} without a seqno change"
+        );
     }
     *seen = (connected, s.seqno());
     // The FSM is connected only with a connection; a connection may outlive the FSM's
@@ -119,7 +112,11 @@ pub fn check(data: &[u8]) {
                     check_state(&s, &mut seen);
                 }
                 if let Some(d) = s.poll_timeout(now) {
-                    assert!(d > now, "deadline {d} at {now} with nothing to do in {:?}", s.state());
+                    assert!(
+                        d > now,
+                        "deadline {d} at {now} with nothing to do in {:?}",
+                        s.state()
+                    );
                 }
             }
             1 => {

@@ -9,6 +9,8 @@
 //! Without `tshark` the interop tests print a note and pass, except under CI (env `CI` set), where
 //! tshark is installed and its absence fails.
 
+mod tools;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -32,23 +34,9 @@ use keelson_core::repl::wire::{
     Agreed, BarrierNr, BlockId, Body, Command, Frame, HeaderKind, HeaderRepr,
 };
 
-/// tshark's path; `None` (after a note) when missing outside CI; panics in CI.
+/// tshark (see `tools::find`).
 fn tshark() -> Option<PathBuf> {
-    let fixed = ["/usr/bin/tshark", "/usr/sbin/tshark"].map(PathBuf::from);
-    let found = fixed.into_iter().find(|p| p.is_file()).or_else(|| {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("tshark"))
-                .find(|p| p.is_file())
-        })
-    });
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark not found, but CI installs it");
-        }
-        eprintln!("note: tshark not found (install tshark); skipping this interop test");
-    }
-    found
+    tools::find("tshark", "tshark")
 }
 
 // ---- field values, named as Wireshark names them --------------------------------------------
@@ -1391,7 +1379,8 @@ fn drbdwire_packets_decode_field_for_field() {
 fn recorded_drbdwire_packets_are_current() {
     let dir = std::env::var_os("DRBD_ORACLE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/oracles/drbd"));
+        // shared/ stands beside the repository (as it does for CI's clone).
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/oracles/drbd"));
     if !dir.join("drbdwire.py").is_file() {
         eprintln!(
             "note: {} has no drbdwire.py; checking the recorded packets only",

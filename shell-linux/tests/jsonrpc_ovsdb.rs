@@ -7,9 +7,11 @@
 //! `ovsdb-server`/`ovsdb-tool` the tests print a note and pass, except under CI (env `CI` set),
 //! where `openvswitch-common` is installed and their absence fails.
 
+mod tools;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,26 +22,9 @@ use keelson_core::jsonrpc::{write_request, Framer, Message, Value};
 const SCHEMA: &str =
     r#"{"name":"Keelson","version":"1.0.0","tables":{"T":{"columns":{"x":{"type":"integer"}}}}}"#;
 
-/// The path of `name` under /usr/sbin, /usr/bin or PATH; `None` (after a note) when missing
-/// outside CI; panics in CI.
+/// An Open vSwitch program (see `tools::find`).
 fn tool(name: &str) -> Option<PathBuf> {
-    let fixed = ["/usr/sbin", "/usr/bin"].map(|d| Path::new(d).join(name));
-    let found = fixed.into_iter().find(|p| p.is_file()).or_else(|| {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    });
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} not found, but CI installs openvswitch-common");
-        }
-        eprintln!(
-            "note: {name} not found (install openvswitch-common); skipping this interop test"
-        );
-    }
-    found
+    tools::find(name, "openvswitch-common")
 }
 
 /// A running ovsdb-server and its private directory; stopped (by its own pid) and cleaned up

@@ -6,6 +6,8 @@
 //! lvmpolld is looked up as `/usr/sbin/lvmpolld`, then on `PATH`. Without it the tests print a
 //! note and pass, except under CI (env `CI` set), where lvm2 is installed and its absence fails.
 
+mod tools;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -30,25 +32,9 @@ const EMPTY_DUMP_PRINTED: &str = "  # Registered polling operations\n  \n  poll 
 // ---------------------------------------------------------------------------------------------
 // Finding lvmpolld
 
-/// lvmpolld's path; `None` (after a note) when it is missing outside CI; panics in CI.
+/// lvmpolld (see `tools::find`).
 fn lvmpolld() -> Option<PathBuf> {
-    let fixed = PathBuf::from("/usr/sbin/lvmpolld");
-    let found = if fixed.is_file() {
-        Some(fixed)
-    } else {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("lvmpolld"))
-                .find(|p| p.is_file())
-        })
-    };
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("lvmpolld not found (/usr/sbin/lvmpolld or PATH), but CI installs lvm2");
-        }
-        eprintln!("note: lvmpolld not found (install lvm2); skipping this interop test");
-    }
-    found
+    tools::find("lvmpolld", "lvm2")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 mod common;
 mod pki;
+mod tools;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -19,19 +20,9 @@ use common::*;
 const SCHEMA: &str =
     r#"{"name":"Keelson","version":"1.0.0","tables":{"T":{"columns":{"x":{"type":"integer"}}}}}"#;
 
+/// An Open vSwitch program (see `tools::find`).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = ["/usr/sbin", "/usr/bin"]
-        .map(|d| Path::new(d).join(name))
-        .into_iter()
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} not found, but CI installs openvswitch-common"
-        );
-        eprintln!("note: {name} not found (install openvswitch-common); skipping");
-    }
-    found
+    tools::find(name, "openvswitch-common")
 }
 
 /// A real ovsdb-server with one remote, our child; killed when dropped.

@@ -9,6 +9,7 @@
 //! except under CI (env `CI` set), where their absence fails.
 
 mod pki;
+mod tools;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,19 +27,9 @@ const TIMEOUT: Option<Duration> = Some(Duration::from_secs(10));
 const SCHEMA: &str =
     r#"{"name":"Keelson","version":"1.0.0","tables":{"T":{"columns":{"x":{"type":"integer"}}}}}"#;
 
-/// The path of an Open vSwitch tool; `None` (after a note) when missing outside CI.
+/// An Open vSwitch program (see `tools::find`).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = ["/usr/sbin", "/usr/bin"]
-        .map(|d| Path::new(d).join(name))
-        .into_iter()
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{name} not found, but CI installs openvswitch-common");
-        }
-        eprintln!("note: {name} not found (install openvswitch-common); skipping this test");
-    }
-    found
+    tools::find(name, "openvswitch-common")
 }
 
 /// A private directory under the target dir, fresh for each test; removed when the test

@@ -2,6 +2,7 @@
 //! host names), and `pssl:`/`ssl:` with certificates made by the real `openssl`.
 
 mod pki;
+mod tools;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};

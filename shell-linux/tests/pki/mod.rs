@@ -42,19 +42,9 @@ pub struct Pki {
     pub dir: PathBuf,
 }
 
-/// `openssl`'s path, or `None` (after a note) outside CI; panics under CI.
+/// `openssl` (see `tools::find`).
 pub fn openssl() -> Option<PathBuf> {
-    let found = ["/usr/bin/openssl", "/usr/local/bin/openssl"]
-        .map(PathBuf::from)
-        .into_iter()
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("openssl not found, but CI installs it");
-        }
-        eprintln!("note: openssl not found (install openssl); skipping this SSL test");
-    }
-    found
+    super::tools::find("openssl", "openssl")
 }
 
 fn run(cmd: &mut Command) {

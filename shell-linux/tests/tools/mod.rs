@@ -1,0 +1,27 @@
+//! Finding the real programs the interop tests talk to.
+//!
+//! A test that needs one skips (after a note) only when it is missing on a developer's machine;
+//! under CI (env `CI` set) `.ci/run` installs every one of them, so a missing program fails.
+
+use std::path::{Path, PathBuf};
+
+/// The path of program `name` (/usr/sbin, /usr/bin, then `PATH`), or `None` after a note naming
+/// the Debian `package` to install; panics under CI.
+pub fn find(name: &str, package: &str) -> Option<PathBuf> {
+    let fixed = ["/usr/sbin", "/usr/bin"].map(|d| Path::new(d).join(name));
+    let found = fixed.into_iter().find(|p| p.is_file()).or_else(|| {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} not found, but CI installs {package}"
+        );
+        eprintln!("note: {name} not found (install {package}); skipping this test");
+    }
+    found
+}
