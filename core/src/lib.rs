@@ -6,6 +6,8 @@
 //!   `hello`, and the dispatch table.
 //! - [`jsonrpc`]: OVS JSON-RPC: framing of back-to-back JSON values, messages, `echo` keepalive.
 //! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
+//! - [`xlator`]: GlusterFS translator graphs: the volfile parser, option typing, the graph's init
+//!   order and event propagation.
 //!
 //! The crate is `no_std` and needs no allocator unless the `alloc` feature is on; capacities are
 //! const generics or caller buffers. No input makes it panic: malformed bytes are typed errors.
@@ -22,3 +24,4 @@ pub mod config;
 pub mod daemon;
 pub mod jsonrpc;
 pub mod reconnect;
+pub mod xlator;
