@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use keelson_linux::configcmd::{self, options};
 use keelson_linux::source::Source;
-use keelson_linux::{paths, requestcmd};
+use keelson_linux::{paths, requestcmd, volfilecmd};
 
 #[derive(Parser)]
 #[command(name = "keelctl", version, about = "Keelson's operator tool")]
@@ -36,6 +36,9 @@ enum Cmd {
     /// Config-tree files (libdevmapper's dm_config text format).
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// GlusterFS volfiles (translator graphs).
+    #[command(subcommand)]
+    Volfile(VolfileCmd),
     /// Send one request (libdaemon's daemon_send_simple) and print the reply.
     ///
     /// Arguments are `key=value`: an integer value is sent plain, anything else as a quoted
@@ -84,6 +87,15 @@ enum ConfigCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum VolfileCmd {
+    /// Parse, validate and initialise without serving; print the normalised graph.
+    Check {
+        /// Input file, `-` for standard input.
+        file: PathBuf,
+    },
+}
+
 /// keelsond beside this executable, else from PATH.
 fn keelsond_path() -> PathBuf {
     std::env::current_exe()
@@ -110,6 +122,7 @@ fn main() -> ExitCode {
             }
             ConfigCmd::Decode { file } => configcmd::decode(&Source::new(Some(&file))),
         },
+        Cmd::Volfile(VolfileCmd::Check { file }) => volfilecmd::check(&Source::new(Some(&file))),
         Cmd::Request { name, args } => {
             let socket = cli.socket.unwrap_or_else(paths::default_socket);
             let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));

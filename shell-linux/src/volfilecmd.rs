@@ -1,0 +1,77 @@
+//! `keelctl volfile check`: parse, validate and initialise a GlusterFS volfile without serving
+//! it, and print the normalised graph (GlusterFS's `Final graph`).
+//!
+//! Errors are `FILE:LINE:COL: message` (exit status 1); non-fatal problems are printed as
+//! `FILE:LINE:COL: warning: message` and do not change the verdict, as in GlusterFS.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use keelson_core::xlator::graph::Host;
+use keelson_core::xlator::types::BUILTIN;
+use keelson_core::xlator::{Graph, Volfile, Word};
+
+use crate::configcmd::CmdError;
+use crate::source::Source;
+
+/// Volumes a checked volfile may hold.
+pub const MAX_VOLUMES: usize = 1024;
+/// Options over all volumes.
+pub const MAX_OPTIONS: usize = 8192;
+/// Subvolume links over all volumes.
+pub const MAX_LINKS: usize = 4096;
+
+/// The parsed form `check` uses.
+pub type CheckedVolfile<'a> = Volfile<'a, MAX_VOLUMES, MAX_OPTIONS, MAX_LINKS>;
+
+/// Brick directories are checked on this machine's file system, as storage/posix's init does.
+#[derive(Debug, Default)]
+pub struct LocalHost;
+
+impl Host for LocalHost {
+    fn brick_directory(&mut self, path: &Word<'_>) -> bool {
+        let bytes: Vec<u8> = path.bytes().collect();
+        Path::new(OsStr::from_bytes(&bytes)).is_dir()
+    }
+}
+
+/// `check`: the verdict (Ok or the first fatal error) and the normalised graph on stdout.
+pub fn check(src: &Source) -> Result<(), CmdError> {
+    let name = src.name();
+    let text = src.read().map_err(|e| CmdError(format!("{name}: {e}")))?;
+    let mut stderr = std::io::stderr().lock();
+    // The tables are a few hundred KiB: keep them off the stack.
+    let vf = Box::new(
+        CheckedVolfile::parse_with(&text, &mut |w| {
+            let _ = writeln!(stderr, "{name}:{}: warning: {}", w.pos, w.kind);
+        })
+        .map_err(|e| CmdError(format!("{name}:{e}")))?,
+    );
+    let mut graph = Graph::build(&vf, BUILTIN).map_err(|e| CmdError(format!("{name}:{e}")))?;
+    graph
+        .init(&mut LocalHost)
+        .map_err(|e| CmdError(format!("{name}:{e}")))?;
+    let top = vf.top();
+    let mut top_state = None;
+    graph.activate(&mut |n| {
+        if n.to.is_none() && n.from == top {
+            top_state = Some(n.event);
+        }
+    });
+    let mut dump = String::new();
+    graph
+        .write_dump(&mut dump)
+        .map_err(|_| CmdError(format!("{name}: the graph is too large to print")))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(dump.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| CmdError(format!("stdout: {e}")))?;
+    match top_state {
+        Some(keelson_core::xlator::Event::ChildUp) => Ok(()),
+        other => Err(CmdError(format!(
+            "{name}: the top volume did not come up (last event: {other:?})"
+        ))),
+    }
+}
