@@ -40,6 +40,9 @@ pub enum InitFailure<'a> {
     NotASubvolume(Word<'a>),
     /// cluster/replicate's `read-subvolume-index` is not below its child count.
     NotASubvolumeIndex(i64),
+    /// cluster/replicate's `data-self-heal` is not a boolean: its table allows `open`, but its
+    /// init reads the value as a boolean.
+    DataSelfHeal(Word<'a>),
 }
 
 impl fmt::Display for InitFailure<'_> {
@@ -71,6 +74,7 @@ impl fmt::Display for InitFailure<'_> {
             ),
             InitFailure::NotASubvolume(s) => write!(f, "{s} not a subvolume"),
             InitFailure::NotASubvolumeIndex(i) => write!(f, "{i} not a subvolume-index"),
+            InitFailure::DataSelfHeal(v) => write!(f, "data-self-heal '{v}' is not a boolean"),
         }
     }
 }
@@ -511,6 +515,15 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
                 if let Some(Value::Text(s)) = self.option(i, "read-subvolume") {
                     if !self.children(i).any(|c| self.name(c).eq_word(&s)) {
                         return Err(InitFailure::NotASubvolume(s));
+                    }
+                }
+                if let Some(Value::Text(v)) = self.option(i, "data-self-heal") {
+                    let mut buf = [0u8; 16];
+                    if v.decode_into(&mut buf)
+                        .and_then(options::parse_bool)
+                        .is_none()
+                    {
+                        return Err(InitFailure::DataSelfHeal(v));
                     }
                 }
                 if let Some(Value::Int(k)) = self.option(i, "read-subvolume-index") {

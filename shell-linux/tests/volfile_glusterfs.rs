@@ -1,0 +1,317 @@
+//! `keelctl volfile check` against GlusterFS 10.3's own verdict (`glusterfs -N -f FILE` with no
+//! mount point parses, validates and initialises the graph, then keeps running; a bad volfile
+//! makes it exit with status 1), over the corpus in `tests/data/volfiles/`.
+//!
+//! Each corpus file says what to expect in its leading comments:
+//! `# expect: accept|reject` (both programs), or `# keelson: ...` and `# glusterfs: ...` where
+//! they differ by design (a type Keelson does not implement, a backtick Keelson will not run);
+//! `# error: TEXT` and `# warning: TEXT` must appear in keelctl's stderr. `@BRICK@` stands for
+//! a scratch directory holding the brick directories `b0`..`b3`.
+//!
+//! Without `glusterfs` the comparison prints a note and passes, except under CI (env `CI`
+//! set), where the GlusterFS packages are installed and their absence fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Reject,
+}
+
+impl Verdict {
+    fn parse(s: &str) -> Verdict {
+        match s.trim() {
+            "accept" => Verdict::Accept,
+            "reject" => Verdict::Reject,
+            other => panic!("unknown verdict {other:?}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Case {
+    name: String,
+    path: PathBuf,
+    keelson: Verdict,
+    glusterfs: Verdict,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/volfiles")
+}
+
+/// Copies the corpus into a scratch directory with `@BRICK@` replaced, and reads the
+/// expectations.
+fn corpus(scratch: &str) -> Vec<Case> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(scratch);
+    let _ = std::fs::remove_dir_all(&dir);
+    let bricks = dir.join("bricks");
+    for b in ["b0", "b1", "b2", "b3"] {
+        std::fs::create_dir_all(bricks.join(b)).unwrap();
+    }
+    let mut names: Vec<_> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".vol"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 40, "the corpus is missing files");
+    names
+        .into_iter()
+        .map(|name| {
+            let raw = std::fs::read(corpus_dir().join(&name)).unwrap();
+            let text = String::from_utf8(raw).unwrap();
+            let by_name = if name.starts_with("good-") {
+                Verdict::Accept
+            } else {
+                Verdict::Reject
+            };
+            let (mut keelson, mut glusterfs) = (by_name, by_name);
+            let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+            for line in text.lines() {
+                let Some(note) = line.strip_prefix("# ") else {
+                    continue;
+                };
+                if let Some(v) = note.strip_prefix("expect: ") {
+                    keelson = Verdict::parse(v);
+                    glusterfs = keelson;
+                } else if let Some(v) = note.strip_prefix("keelson: ") {
+                    keelson = Verdict::parse(v);
+                } else if let Some(v) = note.strip_prefix("glusterfs: ") {
+                    glusterfs = Verdict::parse(v);
+                } else if let Some(v) = note.strip_prefix("error: ") {
+                    errors.push(v.to_string());
+                } else if let Some(v) = note.strip_prefix("warning: ") {
+                    warnings.push(v.to_string());
+                }
+            }
+            let path = dir.join(&name);
+            let text = text.replace("@BRICK@", bricks.to_str().unwrap());
+            std::fs::write(&path, text).unwrap();
+            Case {
+                name,
+                path,
+                keelson,
+                glusterfs,
+                errors,
+                warnings,
+            }
+        })
+        .collect()
+}
+
+struct Run {
+    verdict: Verdict,
+    stdout: String,
+    stderr: String,
+}
+
+fn keelctl(path: &Path) -> Run {
+    let o = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["volfile", "check"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "keelctl died: {:?}",
+        o.status
+    );
+    Run {
+        verdict: if o.status.success() {
+            Verdict::Accept
+        } else {
+            Verdict::Reject
+        },
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn keelctl_verdicts_and_messages_follow_the_annotations() {
+    let mut failures = Vec::new();
+    for case in corpus("volfile-keelctl") {
+        let run = keelctl(&case.path);
+        let shown = case.path.display().to_string();
+        if run.verdict != case.keelson {
+            failures.push(format!(
+                "{}: keelctl {:?}, expected {:?}\n{}",
+                case.name, run.verdict, case.keelson, run.stderr
+            ));
+            continue;
+        }
+        if run.verdict == Verdict::Reject {
+            // The last stderr line is the fatal error, `FILE:LINE:COL: message` (or `FILE: ...`).
+            let last = run.stderr.lines().last().unwrap_or_default();
+            if !last.starts_with(&format!("{shown}:")) {
+                failures.push(format!(
+                    "{}: error not prefixed by the file: {last}",
+                    case.name
+                ));
+            }
+            if !run.stdout.is_empty() {
+                failures.push(format!("{}: rejected but printed a graph", case.name));
+            }
+        } else if !run.stdout.starts_with("volume ") {
+            failures.push(format!("{}: accepted but no graph printed", case.name));
+        }
+        for e in case.errors.iter().chain(&case.warnings) {
+            if !run.stderr.contains(e.as_str()) {
+                failures.push(format!(
+                    "{}: stderr lacks {e:?}:\n{}",
+                    case.name, run.stderr
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn errors_carry_line_and_column() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("volfile-lines");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("dup.vol");
+    std::fs::write(
+        &p,
+        "volume a\n type storage/ram\n option size-limit 1MB\nend-volume\n\nvolume a\n",
+    )
+    .unwrap();
+    let run = keelctl(&p);
+    assert_eq!(run.verdict, Verdict::Reject);
+    assert_eq!(
+        run.stderr,
+        format!("{}:6:8: volume 'a' defined again\n", p.display())
+    );
+    let run = keelctl(Path::new("/nonexistent/x.vol"));
+    assert!(run.stderr.starts_with("/nonexistent/x.vol: "));
+}
+
+fn glusterfs_binary() -> Option<PathBuf> {
+    let found = ["/usr/sbin/glusterfs", "/usr/bin/glusterfs"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("glusterfs not found, but CI installs glusterfs-client");
+        }
+        eprintln!("note: glusterfs not found; skipping the GlusterFS parity check");
+    }
+    found
+}
+
+/// GlusterFS's verdict and, when it accepted, its `Final graph` with the line numbers cut.
+fn glusterfs(bin: &Path, case: &Case) -> (Verdict, String) {
+    let log = case.path.with_extension("log");
+    let _ = std::fs::remove_file(&log);
+    // A good graph keeps the process running; a bad one exits with 1 within milliseconds.
+    let status = Command::new("timeout")
+        .arg("4")
+        .arg(bin)
+        .args(["-N", "-f"])
+        .arg(&case.path)
+        .arg("--log-level=INFO")
+        .arg(format!("--log-file={}", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let verdict = if status.code() == Some(124) {
+        Verdict::Accept
+    } else {
+        Verdict::Reject
+    };
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut graph = String::new();
+    let mut rules = 0;
+    let mut inside = false;
+    for line in log.lines() {
+        if line == "Final graph:" {
+            inside = true;
+        } else if inside && line.starts_with("+---") {
+            rules += 1;
+            if rules == 2 {
+                break;
+            }
+        } else if inside && rules == 1 {
+            let body = line.trim_start();
+            let body = body
+                .split_once(": ")
+                .map_or(body.trim_end_matches(':'), |(_, b)| b);
+            graph.push_str(body.trim_end());
+            graph.push('\n');
+        }
+    }
+    (verdict, graph)
+}
+
+fn trim_lines(s: &str) -> String {
+    s.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+}
+
+#[test]
+fn glusterfs_agrees_on_every_file_whose_types_keelson_implements() {
+    let Some(bin) = glusterfs_binary() else {
+        return;
+    };
+    let cases = corpus("volfile-glusterfs");
+    let queue = Mutex::new(cases.iter().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    // Accepted files hold a process for the whole timeout: run a few at once.
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| loop {
+                let Some(case) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let theirs = glusterfs(&bin, case);
+                let ours = keelctl(&case.path);
+                results.lock().unwrap().push((case, theirs, ours));
+            });
+        }
+    });
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (case, (theirs, their_graph), ours) in results.into_inner().unwrap() {
+        if theirs != case.glusterfs {
+            failures.push(format!(
+                "{}: glusterfs {theirs:?}, the file says {:?}",
+                case.name, case.glusterfs
+            ));
+        }
+        if ours.verdict != theirs {
+            // Only a type Keelson lacks, or a backtick it will not run, may explain a difference.
+            let allowed = ours
+                .stderr
+                .contains("is not valid or not found on this machine")
+                || ours
+                    .stderr
+                    .contains("backtick command substitution is not supported");
+            if !allowed {
+                failures.push(format!(
+                    "{}: keelctl {:?} but glusterfs {theirs:?}\n{}",
+                    case.name, ours.verdict, ours.stderr
+                ));
+            }
+            continue;
+        }
+        compared += 1;
+        if theirs == Verdict::Accept && trim_lines(&ours.stdout) != trim_lines(&their_graph) {
+            failures.push(format!(
+                "{}: normalised graphs differ\n--- glusterfs\n{their_graph}--- keelctl\n{}",
+                case.name, ours.stdout
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared >= 40, "only {compared} files compared");
+}
