@@ -9,6 +9,7 @@
 //! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
+//! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -19,3 +20,4 @@ pub mod lookup;
 pub mod model;
 pub mod reconnect;
 pub mod text;
+pub mod volfile;
