@@ -452,7 +452,9 @@ pub fn parse_size(s: &[u8]) -> Option<u64> {
         Err(x) => {
             let x = x * mul as f64;
             // A double as large as i64::MAX rounds up to 2^63, which upstream lets through.
-            (x >= 0.0 && x <= 9.223_372_036_854_775_808e18).then_some(x as u64)
+            (0.0..=9_223_372_036_854_775_808.0)
+                .contains(&x)
+                .then_some(x as u64)
         }
     }
 }

@@ -502,6 +502,11 @@ impl<'a, const V: usize, const O: usize, const L: usize> Volfile<'a, V, O, L> {
         loop {
             let at = p.here()?;
             let tok = p.next()?;
+            let can_end = if has_type {
+                any_opts || has_subs
+            } else {
+                any_opts && (!has_subs || opts_after_subs)
+            };
             match tok.map(|t| t.kind) {
                 Some(TokenKind::Type) if !has_type && !any_opts && !has_subs => {
                     let Some(ty) = p.word()? else {
@@ -540,10 +545,7 @@ impl<'a, const V: usize, const O: usize, const L: usize> Volfile<'a, V, O, L> {
                 }
                 // The grammar's two error alternatives: options (and subvolumes followed by
                 // more options) without a type end here and fail for the missing type.
-                Some(TokenKind::EndVolume)
-                    if (has_type && (any_opts || has_subs))
-                        || (!has_type && any_opts && (!has_subs || opts_after_subs)) =>
-                {
+                Some(TokenKind::EndVolume) if can_end => {
                     if !has_type {
                         return Err(p.error(ErrorKind::NoType { volume }, at));
                     }
