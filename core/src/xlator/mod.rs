@@ -8,6 +8,7 @@
 //! - [`types`]: the translator types Keelson implements, with upstream's option tables.
 //! - [`graph`]: [`Graph`]: type resolution, validation, init order, events, fini, the dump.
 //! - [`event`]: [`Event`], `glusterfs_event_t` with upstream's values.
+//! - [`fop`]: [`Fop`], `glusterfs_fop_t` with upstream's numbering, names and argument lists.
 //!
 //! ```
 //! use keelson_core::xlator::{graph::AnyDirectory, types::BUILTIN, Graph, Volfile};
@@ -22,6 +23,7 @@
 //! ```
 
 pub mod event;
+pub mod fop;
 pub mod graph;
 pub mod lex;
 pub mod options;
@@ -29,6 +31,7 @@ pub mod types;
 pub mod volfile;
 
 pub use event::Event;
+pub use fop::Fop;
 pub use graph::{Graph, GraphError, Notice};
 pub use lex::{Pos, Word};
 pub use volfile::{Error, ErrorKind, Volfile, Warning, WarningKind};
