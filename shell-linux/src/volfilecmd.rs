@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use keelson_core::xlator::graph::Host;
+use keelson_core::xlator::graph::{BrickVolumeId, Host};
 use keelson_core::xlator::types::BUILTIN;
 use keelson_core::xlator::{Graph, Volfile, Word};
 
@@ -34,6 +34,30 @@ impl Host for LocalHost {
     fn brick_directory(&mut self, path: &Word<'_>) -> bool {
         let bytes: Vec<u8> = path.bytes().collect();
         Path::new(OsStr::from_bytes(&bytes)).is_dir()
+    }
+
+    fn brick_volume_id(&mut self, path: &Word<'_>) -> BrickVolumeId {
+        let mut bytes: Vec<u8> = path.bytes().collect();
+        if bytes.contains(&0) {
+            return BrickVolumeId::Absent;
+        }
+        bytes.push(0);
+        let mut id = [0u8; 16];
+        // SAFETY: both strings are NUL-terminated and `id` has the 16 bytes we say it has.
+        let n = unsafe {
+            libc::lgetxattr(
+                bytes.as_ptr().cast(),
+                c"trusted.glusterfs.volume-id".as_ptr(),
+                id.as_mut_ptr().cast(),
+                id.len(),
+            )
+        };
+        // Upstream refuses anything but exactly 16 bytes; absent and unreadable alike.
+        if n == 16 {
+            BrickVolumeId::Id(id)
+        } else {
+            BrickVolumeId::Absent
+        }
     }
 }
 

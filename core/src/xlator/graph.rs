@@ -40,6 +40,14 @@ pub enum InitFailure<'a> {
     NotASubvolume(Word<'a>),
     /// cluster/replicate's `read-subvolume-index` is not below its child count.
     NotASubvolumeIndex(i64),
+    /// storage/posix's `volume-id` is not a UUID.
+    BadVolumeId(Word<'a>),
+    /// storage/posix's `volume-id` differs from the one the brick directory carries.
+    VolumeIdMismatch(Word<'a>),
+    /// storage/posix has a `volume-id` but its brick directory carries none.
+    VolumeIdAbsent,
+    /// cluster/distribute's `decommissioned-bricks` names something that is not a child.
+    NotDecommissionable(Word<'a>),
     /// cluster/replicate's `data-self-heal` is not a boolean: its table allows `open`, but its
     /// init reads the value as a boolean.
     DataSelfHeal(Word<'a>),
@@ -74,6 +82,20 @@ impl fmt::Display for InitFailure<'_> {
             ),
             InitFailure::NotASubvolume(s) => write!(f, "{s} not a subvolume"),
             InitFailure::NotASubvolumeIndex(i) => write!(f, "{i} not a subvolume-index"),
+            InitFailure::BadVolumeId(v) => write!(f, "wrong volume-id ({v}) set in volume file"),
+            InitFailure::VolumeIdMismatch(v) => write!(
+                f,
+                "mismatching volume-id ({v}) received. already is a part of another volume"
+            ),
+            InitFailure::VolumeIdAbsent => {
+                f.write_str("Extended attribute trusted.glusterfs.volume-id is absent")
+            }
+            InitFailure::NotDecommissionable(v) => {
+                write!(
+                    f,
+                    "decommissioned-bricks '{v}' names a volume that is not a subvolume"
+                )
+            }
             InitFailure::DataSelfHeal(v) => write!(f, "data-self-heal '{v}' is not a boolean"),
         }
     }
@@ -138,12 +160,30 @@ impl fmt::Display for GraphError<'_> {
 
 impl core::error::Error for GraphError<'_> {}
 
+/// What a brick directory says about its volume (`trusted.glusterfs.volume-id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BrickVolumeId {
+    /// The host cannot tell (no file system): any `volume-id` option is taken as matching.
+    Unknown,
+    /// The directory has no such attribute.
+    Absent,
+    /// The 16 bytes it has.
+    Id([u8; 16]),
+}
+
 /// What the host says about a storage/posix brick directory.
 pub trait Host {
     /// Whether `path` is a usable brick directory (upstream stats it and needs a directory).
     fn brick_directory(&mut self, path: &Word<'_>) -> bool {
         let _ = path;
         true
+    }
+
+    /// The volume id the brick directory `path` carries.
+    fn brick_volume_id(&mut self, path: &Word<'_>) -> BrickVolumeId {
+        let _ = path;
+        BrickVolumeId::Unknown
     }
 }
 
@@ -485,6 +525,22 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
                 if !host.brick_directory(&dir.value) {
                     return Err(InitFailure::Directory(dir.value));
                 }
+                if let Some((_, Some(id))) = self.find(i, "volume-id") {
+                    let mut buf = [0u8; 40];
+                    let want = id
+                        .value
+                        .decode_into(&mut buf)
+                        .and_then(options::parse_uuid)
+                        .ok_or(InitFailure::BadVolumeId(id.value))?;
+                    match host.brick_volume_id(&dir.value) {
+                        BrickVolumeId::Unknown => {}
+                        BrickVolumeId::Absent => return Err(InitFailure::VolumeIdAbsent),
+                        BrickVolumeId::Id(have) if have != want => {
+                            return Err(InitFailure::VolumeIdMismatch(id.value))
+                        }
+                        BrickVolumeId::Id(_) => {}
+                    }
+                }
             }
             Kind::Trace => {
                 if self.is_set(i, "include-ops") && self.is_set(i, "exclude-ops") {
@@ -532,7 +588,33 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
                     }
                 }
             }
-            Kind::Ram | Kind::IoStats | Kind::Distribute => {}
+            Kind::Distribute => {
+                if let Some((_, Some(list))) = self.find(i, "decommissioned-bricks") {
+                    self.check_decommissioned(i, list.value)?;
+                }
+            }
+            Kind::Ram | Kind::IoStats => {}
+        }
+        Ok(())
+    }
+
+    /// Every comma-separated name (empty ones skipped, as `strtok_r` does) must be a child.
+    fn check_decommissioned(&self, i: usize, list: Word<'a>) -> Result<(), InitFailure<'a>> {
+        let mut bytes = list.bytes().peekable();
+        while bytes.peek().is_some() {
+            let mut name = bytes.by_ref().take_while(|&c| c != b',').peekable();
+            if name.peek().is_none() {
+                continue;
+            }
+            // Compare the name against every child without buffering it.
+            let name: Vec<u8, 257> = name.take(257).collect();
+            let known = name.len() <= 256
+                && self
+                    .children(i)
+                    .any(|c| self.name(c).eq_bytes(name.as_slice()));
+            if !known {
+                return Err(InitFailure::NotDecommissionable(list));
+            }
         }
         Ok(())
     }

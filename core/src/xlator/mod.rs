@@ -32,6 +32,6 @@ pub mod volfile;
 
 pub use event::Event;
 pub use fop::Fop;
-pub use graph::{Graph, GraphError, Notice};
+pub use graph::{BrickVolumeId, Graph, GraphError, Host, Notice};
 pub use lex::{Pos, Word};
 pub use volfile::{Error, ErrorKind, Volfile, Warning, WarningKind};

@@ -519,6 +519,32 @@ pub fn parse_time(s: &[u8]) -> Option<u64> {
     Some(v.wrapping_mul(mul))
 }
 
+/// `uuid_parse` (libuuid, as `gf_uuid_parse` calls it): exactly 36 characters, hex digits with
+/// hyphens at 8, 13, 18 and 23.
+pub fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
+    if s.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    let mut i = 0;
+    while i < 36 {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if s.get(i) != Some(&b'-') {
+                return None;
+            }
+            i += 1;
+            continue;
+        }
+        let hi = digit(*s.get(i)?, 16)?;
+        let lo = digit(*s.get(i + 1)?, 16)?;
+        *out.get_mut(n)? = u8::try_from(hi * 16 + lo).ok()?;
+        n += 1;
+        i += 2;
+    }
+    Some(out)
+}
+
 /// `gf_string2double`.
 pub fn parse_double(s: &[u8]) -> Option<f64> {
     let (x, end) = strtod(s)?;
@@ -688,6 +714,16 @@ mod tests {
         assert_eq!(parse_int(b"9223372036854775808"), None);
         assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_int(b""), None);
+    }
+
+    #[test]
+    fn uuids() {
+        let u = parse_uuid(b"0123abcd-4567-89ab-CDEF-0123456789ab").unwrap();
+        assert_eq!(u[0], 0x01);
+        assert_eq!(u[15], 0xab);
+        assert!(parse_uuid(b"0123abcd-4567-89ab-CDEF-0123456789a").is_none());
+        assert!(parse_uuid(b"0123abcd+4567-89ab-CDEF-0123456789ab").is_none());
+        assert!(parse_uuid(b"0123abcg-4567-89ab-CDEF-0123456789ab").is_none());
     }
 
     #[test]
