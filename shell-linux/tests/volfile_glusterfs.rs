@@ -73,11 +73,17 @@ fn corpus_dir() -> PathBuf {
 fn corpus(scratch: &str) -> Vec<Case> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(scratch);
     let _ = std::fs::remove_dir_all(&dir);
-    let bricks = dir.join("bricks");
-    for b in ["b0", "b1", "b2", "b3"] {
-        std::fs::create_dir_all(bricks.join(b)).unwrap();
-    }
-    let volume_id = set_volume_id(&bricks.join("b3"));
+    // Each file gets its own bricks: glusterfs runs files in parallel, and two posix inits in
+    // one directory race while creating `.glusterfs`.
+    let make_bricks = |name: &str| {
+        let bricks = dir.join("bricks").join(name.trim_end_matches(".vol"));
+        for b in ["b0", "b1", "b2", "b3"] {
+            std::fs::create_dir_all(bricks.join(b)).unwrap();
+        }
+        let volume_id = set_volume_id(&bricks.join("b3"));
+        (bricks, volume_id)
+    };
+    let (_, volume_id) = make_bricks("probe");
     if !volume_id {
         eprintln!("note: cannot set trusted xattrs here; skipping the volume-id files");
     }
@@ -121,6 +127,7 @@ fn corpus(scratch: &str) -> Vec<Case> {
                 }
             }
             let path = dir.join(&name);
+            let (bricks, _) = make_bricks(&name);
             let text = text.replace("@BRICK@", bricks.to_str().unwrap());
             std::fs::write(&path, text).unwrap();
             Some(Case {
@@ -344,4 +351,252 @@ fn glusterfs_agrees_on_every_file_whose_types_keelson_implements() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(compared >= 40, "only {compared} files compared");
+}
+
+/// A small deterministic generator (64-bit LCG), so a failure names a reproducible file.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+
+    fn pick<'t, T>(&mut self, v: &'t [T]) -> &'t T {
+        &v[self.below(v.len())]
+    }
+}
+
+/// Splits volfile text into rough tokens (quoted strings whole) for mutation.
+fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            cur.push(c);
+            if c == '\\' {
+                cur.extend(chars.next());
+            } else if c == '"' {
+                quoted = false;
+                out.push(std::mem::take(&mut cur));
+            }
+        } else if c == '"' {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            quoted = true;
+            cur.push(c);
+        } else if c.is_whitespace() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            if c == '\n' {
+                out.push("\n".into());
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Generated files: token-level mutations of the good corpus files, and every translator type
+/// with one option set to a value from a pool of tricky spellings.
+fn generated(dir: &Path, bricks: &Path) -> Vec<Case> {
+    use keelson_core::xlator::types::BUILTIN;
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = Lcg(0x5eed_0f_6c05_7e25);
+    let goods: Vec<String> = corpus_texts()
+        .into_iter()
+        .filter(|(n, t)| n.starts_with("good-") && !t.contains("# needs: "))
+        .map(|(_, t)| t)
+        .collect();
+    const INSERTS: &[&str] = &[
+        "volume",
+        "type",
+        "end-volume",
+        "subvolumes",
+        "subvolumeS",
+        "option",
+        "x",
+        "\"q\"",
+        "\"\"",
+        "#c\n",
+        "\\",
+        "p",
+        "\"a\nb\"",
+        "storage/posix",
+    ];
+    const VALUES: &[&str] = &[
+        "on",
+        "maybe",
+        "0",
+        "-1",
+        "-0",
+        "0x10",
+        "010",
+        "08",
+        "1KB",
+        "1.5MB",
+        "1.0MB",
+        "2GB",
+        "10%",
+        "101%",
+        "abc",
+        "/abs",
+        "rel",
+        "/a/../b",
+        "512KB",
+        "1h",
+        "30",
+        "1e3",
+        "\" 5\"",
+        "+5",
+        "99999999999999999999",
+        "none",
+        "auto",
+        "full",
+        "json",
+        "INFO",
+        "p0",
+        "nosuch",
+        "1025",
+        "\"   \"",
+        "1B",
+        "0.5",
+        "2min",
+        "65536",
+    ];
+    let mut texts = Vec::new();
+    for _ in 0..60 {
+        let base: &String = rng.pick(&goods);
+        let mut toks = tokens(base);
+        for _ in 0..1 + rng.below(2) {
+            let j = rng.below(toks.len());
+            match rng.below(4) {
+                0 => {
+                    toks.remove(j);
+                }
+                1 => toks.insert(j, rng.pick(INSERTS).to_string()),
+                2 => {
+                    let t = toks[rng.below(toks.len())].clone();
+                    toks.insert(j, t);
+                }
+                _ => {
+                    let k = rng.below(toks.len());
+                    toks.swap(j, k);
+                }
+            }
+        }
+        texts.push(toks.join(" "));
+    }
+    let posix = |n: &str, d: &str| {
+        format!("volume {n}\n type storage/posix\n option directory @BRICK@/{d}\nend-volume\n")
+    };
+    for t in BUILTIN.iter().filter(|t| t.name != "storage/ram") {
+        for _ in 0..10 {
+            let key = rng.pick(t.options).key();
+            let value = rng.pick(VALUES);
+            let mut text = posix("p0", "b0") + &posix("p1", "b1");
+            if t.name == "storage/posix" {
+                text += &format!(
+                    "volume x\n type storage/posix\n option directory @BRICK@/b2\n option {key} {value}\nend-volume\n"
+                );
+            } else {
+                let subs = match t.name {
+                    "cluster/distribute" | "cluster/replicate" | "debug/io-stats" => "p0 p1",
+                    _ => "p0",
+                };
+                text += &format!(
+                    "volume x\n type {}\n option {key} {value}\n subvolumes {subs}\nend-volume\n",
+                    t.name
+                );
+            }
+            texts.push(text);
+        }
+    }
+    texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let name = format!("gen-{i:03}.vol");
+            let path = dir.join(&name);
+            std::fs::write(&path, text.replace("@BRICK@", bricks.to_str().unwrap())).unwrap();
+            Case {
+                name,
+                path,
+                keelson: Verdict::Reject,
+                glusterfs: Verdict::Reject,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+fn corpus_texts() -> Vec<(String, String)> {
+    let mut v: Vec<_> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".vol"))
+        .map(|n| {
+            let t = std::fs::read_to_string(corpus_dir().join(&n)).unwrap();
+            (n, t)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn glusterfs_agrees_on_generated_volfiles() {
+    let Some(bin) = glusterfs_binary() else {
+        return;
+    };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("volfile-generated");
+    let _ = std::fs::remove_dir_all(&dir);
+    let bricks = dir.join("bricks");
+    // Each file gets its own bricks: glusterfs runs in parallel and posix init writes into them.
+    let cases = generated(&dir, &bricks);
+    for c in &cases {
+        let own = bricks.join(c.name.trim_end_matches(".vol"));
+        let text = std::fs::read_to_string(&c.path).unwrap();
+        let text = text.replace(bricks.to_str().unwrap(), own.to_str().unwrap());
+        std::fs::write(&c.path, text).unwrap();
+        for b in ["b0", "b1", "b2"] {
+            std::fs::create_dir_all(own.join(b)).unwrap();
+        }
+    }
+    let queue = Mutex::new(cases.iter().collect::<Vec<_>>());
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| loop {
+                let Some(case) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let (theirs, graph) = glusterfs(&bin, case);
+                let ours = keelctl(&case.path);
+                let same_graph =
+                    theirs == Verdict::Reject || trim_lines(&ours.stdout) == trim_lines(&graph);
+                if ours.verdict != theirs || !same_graph {
+                    let text = std::fs::read_to_string(&case.path).unwrap();
+                    failures.lock().unwrap().push(format!(
+                        "{}: keelctl {:?}, glusterfs {theirs:?}\n{text}\n{}",
+                        case.name, ours.verdict, ours.stderr
+                    ));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
