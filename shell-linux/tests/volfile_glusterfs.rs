@@ -413,7 +413,7 @@ fn tokens(text: &str) -> Vec<String> {
 fn generated(dir: &Path, bricks: &Path) -> Vec<Case> {
     use keelson_core::xlator::types::BUILTIN;
     std::fs::create_dir_all(dir).unwrap();
-    let mut rng = Lcg(0x5eed_0f_6c05_7e25);
+    let mut rng = Lcg(0x5eed_0f6c_057e_2500);
     let goods: Vec<String> = corpus_texts()
         .into_iter()
         .filter(|(n, t)| n.starts_with("good-") && !t.contains("# needs: "))
