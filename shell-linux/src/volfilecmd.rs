@@ -1,5 +1,6 @@
 //! `keelctl volfile check`: parse, validate and initialise a GlusterFS volfile without serving
-//! it, and print the normalised graph (GlusterFS's `Final graph`).
+//! it, and print the normalised graph (GlusterFS's `Final graph`); `show` stops after
+//! validation.
 //!
 //! Errors are `FILE:LINE:COL: message` (exit status 1); non-fatal problems are printed as
 //! `FILE:LINE:COL: warning: message` and do not change the verdict, as in GlusterFS.
@@ -11,7 +12,7 @@ use std::path::Path;
 
 use keelson_core::xlator::graph::{BrickVolumeId, Host};
 use keelson_core::xlator::types::BUILTIN;
-use keelson_core::xlator::{Graph, Volfile, Word};
+use keelson_core::xlator::{Event, Graph, Volfile, Word};
 
 use crate::configcmd::CmdError;
 use crate::source::Source;
@@ -61,8 +62,17 @@ impl Host for LocalHost {
     }
 }
 
-/// `check`: the verdict (Ok or the first fatal error) and the normalised graph on stdout.
-pub fn check(src: &Source) -> Result<(), CmdError> {
+/// What `check` does beyond parsing and validation.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    /// Run every translator's init (brick directories included) and activate the graph.
+    pub init: bool,
+    /// Print every delivered event after the graph (`event NAME FROM -> TO`).
+    pub events: bool,
+}
+
+/// `check` (and `show`, without init): the verdict and the normalised graph on stdout.
+pub fn check(src: &Source, opts: CheckOptions) -> Result<(), CmdError> {
     let name = src.name();
     let text = src.read().map_err(|e| CmdError(format!("{name}: {e}")))?;
     let mut stderr = std::io::stderr().lock();
@@ -74,28 +84,38 @@ pub fn check(src: &Source) -> Result<(), CmdError> {
         .map_err(|e| CmdError(format!("{name}:{e}")))?,
     );
     let mut graph = Graph::build(&vf, BUILTIN).map_err(|e| CmdError(format!("{name}:{e}")))?;
-    graph
-        .init(&mut LocalHost)
-        .map_err(|e| CmdError(format!("{name}:{e}")))?;
-    let top = vf.top();
-    let mut top_state = None;
-    graph.activate(&mut |n| {
-        if n.to.is_none() && n.from == top {
-            top_state = Some(n.event);
-        }
-    });
+    let mut events = String::new();
+    let mut top_up = true;
+    if opts.init {
+        graph
+            .init(&mut LocalHost)
+            .map_err(|e| CmdError(format!("{name}:{e}")))?;
+        let top = vf.top();
+        top_up = false;
+        graph.activate(&mut |n| {
+            if n.to.is_none() && n.from == top {
+                top_up = n.event == Event::ChildUp;
+            }
+            if opts.events {
+                let to =
+                    n.to.map_or("(root)".to_string(), |t| vf.volumes()[t].name.to_string());
+                let from = vf.volumes()[n.from].name;
+                events += &format!("event {} {from} -> {to}\n", n.event.name());
+            }
+        });
+    }
     let mut dump = String::new();
     graph
         .write_dump(&mut dump)
         .map_err(|_| CmdError(format!("{name}: the graph is too large to print")))?;
     let mut out = std::io::stdout().lock();
     out.write_all(dump.as_bytes())
+        .and_then(|()| out.write_all(events.as_bytes()))
         .and_then(|()| out.flush())
         .map_err(|e| CmdError(format!("stdout: {e}")))?;
-    match top_state {
-        Some(keelson_core::xlator::Event::ChildUp) => Ok(()),
-        other => Err(CmdError(format!(
-            "{name}: the top volume did not come up (last event: {other:?})"
-        ))),
+    if top_up {
+        Ok(())
+    } else {
+        Err(CmdError(format!("{name}: the top volume did not come up")))
     }
 }

@@ -231,6 +231,59 @@ fn errors_carry_line_and_column() {
     assert!(run.stderr.starts_with("/nonexistent/x.vol: "));
 }
 
+#[test]
+fn show_skips_init_and_check_lists_events() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("volfile-show");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("missing.vol");
+    std::fs::write(
+        &p,
+        "volume p\n type storage/posix\n option directory /nonexistent/brick\nend-volume\n\
+         volume wb\n type performance/write-behind\n subvolumes p\nend-volume\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["volfile", "show"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).ends_with("subvolumes p\nend-volume\n\n"));
+    let run = keelctl(&p);
+    assert_eq!(run.verdict, Verdict::Reject);
+    assert!(run
+        .stderr
+        .contains("Directory '/nonexistent/brick' doesn't exist"));
+
+    let r = dir.join("ram.vol");
+    std::fs::write(
+        &r,
+        "volume a\n type storage/ram\n option size-limit 1MB\nend-volume\n\
+         volume b\n type storage/ram\n option size-limit 1MB\nend-volume\n\
+         volume d\n type cluster/distribute\n subvolumes a b\nend-volume\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["volfile", "check", "--events"])
+        .arg(&r)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let events: Vec<&str> = out.lines().filter(|l| l.starts_with("event ")).collect();
+    assert_eq!(
+        events,
+        [
+            "event PARENT_UP d -> d",
+            "event PARENT_UP d -> a",
+            "event PARENT_UP d -> b",
+            "event CHILD_UP a -> d",
+            "event CHILD_UP b -> d",
+            "event CHILD_UP d -> (root)",
+        ]
+    );
+}
+
 fn glusterfs_binary() -> Option<PathBuf> {
     let found = ["/usr/sbin/glusterfs", "/usr/bin/glusterfs"]
         .into_iter()

@@ -62,6 +62,36 @@ impl Event {
         Event::Sighup,
     ];
 
+    /// Upstream's name without the `GF_EVENT_` prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::ParentUp => "PARENT_UP",
+            Event::PollIn => "POLLIN",
+            Event::PollOut => "POLLOUT",
+            Event::PollErr => "POLLERR",
+            Event::ChildUp => "CHILD_UP",
+            Event::ChildDown => "CHILD_DOWN",
+            Event::ChildConnecting => "CHILD_CONNECTING",
+            Event::Cleanup => "CLEANUP",
+            Event::TransportConnected => "TRANSPORT_CONNECTED",
+            Event::VolfileModified => "VOLFILE_MODIFIED",
+            Event::GraphNew => "GRAPH_NEW",
+            Event::TranslatorInfo => "TRANSLATOR_INFO",
+            Event::TranslatorOp => "TRANSLATOR_OP",
+            Event::AuthFailed => "AUTH_FAILED",
+            Event::VolumeDefrag => "VOLUME_DEFRAG",
+            Event::ParentDown => "PARENT_DOWN",
+            Event::VolumeBarrierOp => "VOLUME_BARRIER_OP",
+            Event::Upcall => "UPCALL",
+            Event::ScrubStatus => "SCRUB_STATUS",
+            Event::SomeDescendentDown => "SOME_DESCENDENT_DOWN",
+            Event::ScrubOndemand => "SCRUB_ONDEMAND",
+            Event::SomeDescendentUp => "SOME_DESCENDENT_UP",
+            Event::ChildPing => "CHILD_PING",
+            Event::Sighup => "SIGHUP",
+        }
+    }
+
     /// The wire/ABI value.
     pub fn value(self) -> u8 {
         self as u8

@@ -91,6 +91,14 @@ enum ConfigCmd {
 enum VolfileCmd {
     /// Parse, validate and initialise without serving; print the normalised graph.
     Check {
+        /// Also print every event of the activation (`event NAME FROM -> TO`).
+        #[arg(long)]
+        events: bool,
+        /// Input file, `-` for standard input.
+        file: PathBuf,
+    },
+    /// Parse and validate only (no init, brick directories unchecked); print the graph.
+    Show {
         /// Input file, `-` for standard input.
         file: PathBuf,
     },
@@ -122,7 +130,21 @@ fn main() -> ExitCode {
             }
             ConfigCmd::Decode { file } => configcmd::decode(&Source::new(Some(&file))),
         },
-        Cmd::Volfile(VolfileCmd::Check { file }) => volfilecmd::check(&Source::new(Some(&file))),
+        Cmd::Volfile(c) => {
+            let (file, opts) = match c {
+                VolfileCmd::Check { events, file } => {
+                    (file, volfilecmd::CheckOptions { init: true, events })
+                }
+                VolfileCmd::Show { file } => (
+                    file,
+                    volfilecmd::CheckOptions {
+                        init: false,
+                        events: false,
+                    },
+                ),
+            };
+            volfilecmd::check(&Source::new(Some(&file)), opts)
+        }
         Cmd::Request { name, args } => {
             let socket = cli.socket.unwrap_or_else(paths::default_socket);
             let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
