@@ -838,10 +838,8 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
     /// each once), then the unreachable ones in list order. `done` sees each in turn.
     pub fn fini(&mut self, done: &mut impl FnMut(usize)) {
         let mut order: Vec<usize, V> = Vec::new();
-        self.post_order(&mut |i| {
-            if !order.contains(&i) {
-                let _ = order.push(i);
-            }
+        self.post_order(true, &mut |i| {
+            let _ = order.push(i);
             true
         });
         for i in self.list_order() {
@@ -859,11 +857,16 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
         }
     }
 
-    /// Depth-first post-order from the top, visiting a shared child once per path; stops when
-    /// `visit` returns false.
-    fn post_order(&self, visit: &mut impl FnMut(usize) -> bool) {
+    /// Depth-first post-order from the top; stops when `visit` returns false. With `once`,
+    /// each translator is visited once; without it, a shared child once per path (as
+    /// upstream's dump does, which a crafted DAG makes exponential: callers must cap it).
+    fn post_order(&self, once: bool, visit: &mut impl FnMut(usize) -> bool) {
         // (node, next link to follow); a path is at most V long since the graph is a DAG.
         let mut stack: Vec<(usize, usize), V> = Vec::new();
+        let mut seen: Vec<bool, V> = Vec::new();
+        for _ in 0..self.nodes.len() {
+            let _ = seen.push(false);
+        }
         if self.nodes.is_empty() || stack.push((self.top(), 0)).is_err() {
             return;
         }
@@ -871,12 +874,20 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
             match self.vf.links(i).get(*next) {
                 Some(l) => {
                     *next += 1;
+                    if once && seen.get(l.child).copied().unwrap_or(true) {
+                        continue;
+                    }
                     if stack.push((l.child, 0)).is_err() {
                         return;
                     }
                 }
                 None => {
                     stack.pop();
+                    if once {
+                        if let Some(s) = seen.get_mut(i) {
+                            *s = true;
+                        }
+                    }
                     if !visit(i) {
                         return;
                     }
@@ -891,7 +902,7 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
     pub fn write_dump(&self, w: &mut impl fmt::Write) -> fmt::Result {
         let mut count = 0;
         let mut r = Ok(());
-        self.post_order(&mut |i| {
+        self.post_order(false, &mut |i| {
             count += 1;
             r = if count > DUMP_LIMIT {
                 Err(fmt::Error)
@@ -1104,5 +1115,35 @@ mod tests {
             s,
             "volume lone\n    type storage/ram\n    option size-limit 0\nend-volume\n\n"
         );
+    }
+
+    #[test]
+    fn a_diamond_ladder_stays_linear_where_it_can() {
+        // 20 levels of two io-stats over both volumes of the level below: 2^20 paths.
+        let mut src = String::from(
+            "volume a0\n type storage/ram\n option size-limit 0\nend-volume\n\
+             volume b0\n type storage/ram\n option size-limit 0\nend-volume\n",
+        );
+        for l in 1..=20 {
+            for n in ["a", "b"] {
+                src += &std::format!(
+                    "volume {n}{l}\n type debug/io-stats\n subvolumes a{p} b{p}\nend-volume\n",
+                    p = l - 1
+                );
+            }
+        }
+        src += "volume top\n type debug/io-stats\n subvolumes a20 b20\nend-volume\n";
+        let vf: Volfile<'_, 64, 64, 128> = Volfile::parse(src.as_bytes()).unwrap();
+        let mut g = Graph::build(&vf, BUILTIN).unwrap();
+        g.init(&mut AnyDirectory).unwrap();
+        let mut ups = 0;
+        g.activate(&mut |n| ups += usize::from(n.event == Event::ChildUp && n.to.is_none()));
+        assert_eq!(ups, 1);
+        // Upstream's dump repeats shared children per path: capped, not exponential.
+        let mut s = String::new();
+        assert!(g.write_dump(&mut s).is_err());
+        let mut n = 0;
+        g.fini(&mut |_| n += 1);
+        assert_eq!(n, 43);
     }
 }
