@@ -46,6 +46,13 @@ pub enum InitFailure<'a> {
     VolumeIdMismatch(Word<'a>),
     /// storage/posix has a `volume-id` but its brick directory carries none.
     VolumeIdAbsent,
+    /// cluster/distribute with `rebalance-cmd` but no `node-uuid`.
+    NoNodeUuid,
+    /// cluster/distribute's `node-uuid` (in rebalance mode) is not a UUID.
+    BadNodeUuid(Word<'a>),
+    /// cluster/distribute in rebalance mode (`rebalance-cmd` non-zero): upstream starts a
+    /// rebalance crawl from init and exits when it ends; Keelson does not rebalance.
+    Rebalance,
     /// cluster/distribute's `decommissioned-bricks` names something that is not a child.
     NotDecommissionable(Word<'a>),
     /// cluster/replicate's `data-self-heal` is not a boolean: its table allows `open`, but its
@@ -90,6 +97,15 @@ impl fmt::Display for InitFailure<'_> {
             InitFailure::VolumeIdAbsent => {
                 f.write_str("Extended attribute trusted.glusterfs.volume-id is absent")
             }
+            InitFailure::NoNodeUuid => {
+                f.write_str("Invalid volume configuration: node-uuid not specified")
+            }
+            InitFailure::BadNodeUuid(_) => {
+                f.write_str("Invalid option: Cannot parse glusterd node uuid")
+            }
+            InitFailure::Rebalance => f.write_str(
+                "rebalance-cmd starts a rebalance process, which Keelson does not implement",
+            ),
             InitFailure::NotDecommissionable(v) => {
                 write!(
                     f,
@@ -589,6 +605,22 @@ impl<'v, 'a, const V: usize, const O: usize, const L: usize> Graph<'v, 'a, V, O,
                 }
             }
             Kind::Distribute => {
+                // dht_init reads it as int32: only the low 32 bits decide.
+                if let Some(Value::Int(cmd)) = self.option(i, "rebalance-cmd") {
+                    if cmd as i32 != 0 {
+                        let given = self.find(i, "node-uuid").and_then(|(_, g)| g);
+                        let uuid = given.ok_or(InitFailure::NoNodeUuid)?.value;
+                        let mut buf = [0u8; 40];
+                        if uuid
+                            .decode_into(&mut buf)
+                            .and_then(options::parse_uuid)
+                            .is_none()
+                        {
+                            return Err(InitFailure::BadNodeUuid(uuid));
+                        }
+                        return Err(InitFailure::Rebalance);
+                    }
+                }
                 if let Some((_, Some(list))) = self.find(i, "decommissioned-bricks") {
                     self.check_decommissioned(i, list.value)?;
                 }
