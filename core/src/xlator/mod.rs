@@ -6,7 +6,9 @@
 //!   with upstream's fatal errors and non-fatal warnings.
 //! - [`options`]: option tables and value typing (bools, sizes, ranges, paths, ...).
 //! - [`types`]: the translator types Keelson implements, with upstream's option tables.
-//! - [`graph`]: [`Graph`]: type resolution, validation, init order, events, fini, the dump.
+//! - [`graph`]: [`Graph`]: type resolution, option validation and lookups, the dump.
+//! - [`init`]: each translator's init checks, in list order; [`Host`] for brick directories.
+//! - [`notify`]: event propagation (PARENT_UP down, CHILD_* up and aggregated) and fini.
 //! - [`event`]: [`Event`], `glusterfs_event_t` with upstream's values.
 //! - [`fop`]: [`Fop`], `glusterfs_fop_t` with upstream's numbering, names and argument lists.
 //!
@@ -25,7 +27,9 @@
 pub mod event;
 pub mod fop;
 pub mod graph;
+pub mod init;
 pub mod lex;
+pub mod notify;
 pub mod options;
 pub mod types;
 pub mod volfile;
