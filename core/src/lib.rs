@@ -11,6 +11,8 @@
 //! - [`stream`]: OVS stream names (`tcp:HOST:PORT`, `pssl:PORT:IP`, ...) with OVS's default port.
 //! - [`unixctl`]: the OVS control-socket protocol `ovs-appctl` speaks: requests, argument checks
 //!   and refusal texts, `list-commands`, replies under the 3.1 newline rule.
+//! - [`xlator`]: GlusterFS translator graphs: the volfile parser, option typing, the graph's init
+//!   order and event propagation.
 //!
 //! The crate is `no_std` and needs no allocator unless the `alloc` feature is on; capacities are
 //! const generics or caller buffers. No input makes it panic: malformed bytes are typed errors.
@@ -30,3 +32,4 @@ pub mod reconnect;
 pub mod repl;
 pub mod stream;
 pub mod unixctl;
+pub mod xlator;

@@ -13,6 +13,7 @@
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
+//! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -27,3 +28,4 @@ pub mod repl;
 pub mod session;
 pub mod stream;
 pub mod text;
+pub mod volfile;

@@ -11,6 +11,8 @@
 //!   and rustls, with OVS's SSL options; the names are parsed by the core.
 //! - [`testreconnect`]: OVS's test-reconnect script language over the core's reconnect FSM.
 //! - [`unixctl`]: an OVS unixctl server (JSON-RPC control socket) that `ovs-appctl` talks to.
+//! - [`volfilecmd`]: `keelctl volfile check` — a GlusterFS volfile parsed, validated and
+//!   initialised without serving.
 //!
 //! The binaries `keelctl` (operator tool), `keelsond` (host agent) and `test-reconnect` (OVS's
 //! FSM test language) are thin front ends over these modules.
@@ -25,3 +27,4 @@ pub mod source;
 pub mod stream;
 pub mod testreconnect;
 pub mod unixctl;
+pub mod volfilecmd;

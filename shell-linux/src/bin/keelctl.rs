@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use keelson_linux::configcmd::{self, options};
 use keelson_linux::source::Source;
-use keelson_linux::{paths, requestcmd};
+use keelson_linux::{paths, requestcmd, volfilecmd};
 
 #[derive(Parser)]
 #[command(name = "keelctl", version, about = "Keelson's operator tool")]
@@ -38,6 +38,9 @@ enum Cmd {
     /// Config-tree files (libdevmapper's dm_config text format).
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// GlusterFS volfiles (translator graphs).
+    #[command(subcommand)]
+    Volfile(VolfileCmd),
     /// Send one request (libdaemon's daemon_send_simple) and print the reply.
     ///
     /// Arguments are `key=value`: an integer value is sent plain, anything else as a quoted
@@ -86,6 +89,23 @@ enum ConfigCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum VolfileCmd {
+    /// Parse, validate and initialise without serving; print the normalised graph.
+    Check {
+        /// Also print every event of the activation (`event NAME FROM -> TO`).
+        #[arg(long)]
+        events: bool,
+        /// Input file, `-` for standard input.
+        file: PathBuf,
+    },
+    /// Parse and validate only (no init, brick directories unchecked); print the graph.
+    Show {
+        /// Input file, `-` for standard input.
+        file: PathBuf,
+    },
+}
+
 /// keelsond beside this executable, else from PATH.
 fn keelsond_path() -> PathBuf {
     std::env::current_exe()
@@ -121,6 +141,21 @@ fn main() -> ExitCode {
             }
             ConfigCmd::Decode { file } => configcmd::decode(&Source::new(Some(&file))),
         },
+        Cmd::Volfile(c) => {
+            let (file, opts) = match c {
+                VolfileCmd::Check { events, file } => {
+                    (file, volfilecmd::CheckOptions { init: true, events })
+                }
+                VolfileCmd::Show { file } => (
+                    file,
+                    volfilecmd::CheckOptions {
+                        init: false,
+                        events: false,
+                    },
+                ),
+            };
+            volfilecmd::check(&Source::new(Some(&file)), opts)
+        }
         Cmd::Request { name, args } => {
             let socket = cli.socket.unwrap_or_else(paths::default_socket);
             let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
