@@ -422,3 +422,20 @@ fn ssl_session_with_mutual_tls_against_ovsdb_server() {
         "{t}"
     );
 }
+
+#[test]
+fn a_bad_remote_name_stops_start_up_naming_it() {
+    let dir = scratch("remote-bad");
+    let out = Command::new(KEELSOND)
+        .arg("--socket")
+        .arg(dir.join("sock"))
+        .args(["--remote", "tcp:127.0.0.1:99999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "keelsond: --remote tcp:127.0.0.1:99999: 127.0.0.1:99999: bad port number \"99999\"\n"
+    );
+    assert!(!dir.join("sock").exists());
+}
