@@ -1,5 +1,6 @@
-//! GlusterFS translator graphs (translators.md): the volfile text, the graph it describes, and
-//! the option tables of the translator types Keelson implements.
+//! GlusterFS translator graphs (translators.md): the volfile text, the graph it describes, the
+//! option tables of the translator types Keelson implements, and the fop/frame machinery that
+//! runs a graph without allocating.
 //!
 //! - [`lex`]: the volfile lexer (upstream's flex rules) and [`Word`], a zero-copy name or value.
 //! - [`volfile`]: the grammar; [`Volfile`] holds volumes, options and links in fixed tables,
@@ -11,6 +12,18 @@
 //! - [`notify`]: event propagation (PARENT_UP down, CHILD_* up and aggregated) and fini.
 //! - [`event`]: [`Event`], `glusterfs_event_t` with upstream's values.
 //! - [`fop`]: [`Fop`], `glusterfs_fop_t` with upstream's numbering, names and argument lists.
+//! - [`iatt`]: `struct iatt`, gfids and `statvfs` (§6).
+//! - [`args`]: fop request and reply arguments ([`Request`], [`Reply`]) as spans into the
+//!   buffer lent with each request; errno values; [`RequestBytes`](args::RequestBytes).
+//! - [`dirent`]: readdir(p) entries packed into a reply.
+//! - [`frame`]: call stacks and frames in fixed arenas, referenced by index and generation.
+//! - [`engine`]: the sans-IO [`Engine`] (requests and completions in, replies and outputs out),
+//!   the [`Translator`](engine::Translator) trait with upstream's default pass-through, and the
+//!   [`Ctx`](engine::Ctx) translators wind, tail-wind and unwind through.
+//! - [`builtin`]: the built-in translators as one table type made from a [`Graph`].
+//! - [`ram`], [`ram_store`]: `storage/ram`, an in-memory filesystem over a caller's arena.
+//! - [`trace`]: `debug/trace`'s lines (§5.1). [`io_stats`]: `debug/io-stats` counters and dump.
+//! - [`dht_hash`]: `gf_dm_hashfn`, DHT's name hash (§5.3).
 //!
 //! ```
 //! use keelson_core::xlator::{graph::AnyDirectory, types::BUILTIN, Graph, Volfile};
@@ -24,16 +37,29 @@
 //! assert!(top_up);
 //! ```
 
+pub mod args;
+pub mod builtin;
+pub mod dht_hash;
+pub mod dirent;
+pub mod engine;
 pub mod event;
 pub mod fop;
+pub mod frame;
 pub mod graph;
+pub mod iatt;
 pub mod init;
+pub mod io_stats;
 pub mod lex;
 pub mod notify;
 pub mod options;
+pub mod ram;
+pub mod ram_store;
+pub mod trace;
 pub mod types;
 pub mod volfile;
 
+pub use args::{Reply, Request};
+pub use engine::Engine;
 pub use event::Event;
 pub use fop::Fop;
 pub use graph::{BrickVolumeId, Graph, GraphError, Host, Notice};

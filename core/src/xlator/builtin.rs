@@ -1,0 +1,166 @@
+//! The built-in translators as one table type, [`Builtin`], made from a [`Graph`]: each
+//! node's type picks its implementation, so a parsed volfile becomes a runnable graph.
+//!
+//! | type | here |
+//! |---|---|
+//! | `storage/ram` | [`RamFs`] over an arena the caller gives per node |
+//! | `storage/posix` | served by the shell: each fop is an [`Output::Io`](super::engine::Output::Io) |
+//! | `debug/trace` | [`Trace`] |
+//! | `debug/io-stats` | [`IoStats`] |
+//! | `performance/write-behind`, `features/locks` | pass-through to the first child (not yet implemented) |
+//! | `cluster/distribute`, `cluster/replicate` | every fop fails ENOTSUP (not yet implemented) |
+
+use core::fmt;
+
+use heapless::Vec;
+
+use super::args::{errno, Reply, Request};
+use super::engine::{CallError, Ctx, Translator, Unwound};
+use super::frame::FrameRef;
+use super::graph::Graph;
+use super::iatt::Gfid;
+use super::io_stats::IoStats;
+use super::options::Value;
+use super::ram::RamFs;
+use super::trace::Trace;
+use super::types::Kind;
+
+/// A built-in translator.
+#[derive(Debug)]
+// Without an allocator nothing can be boxed: the variants stay inline.
+#[allow(clippy::large_enum_variant)]
+pub enum Builtin<'m> {
+    /// `default_<fop>` for everything: STACK_WIND_TAIL to the first child.
+    PassThrough,
+    /// `storage/ram`.
+    Ram(RamFs<'m>),
+    /// `storage/posix`, answered by the shell.
+    Shell,
+    /// `debug/trace`.
+    Trace(Trace),
+    /// `debug/io-stats`.
+    IoStats(IoStats),
+    /// A type whose fops are not implemented: each fails with ENOTSUP.
+    Unsupported,
+}
+
+/// Frame-local state of the built-ins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Local {
+    /// Nothing.
+    #[default]
+    None,
+    /// trace: the gfid of the call, for its unwind line.
+    Gfid(Gfid),
+}
+
+impl From<Gfid> for Local {
+    fn from(g: Gfid) -> Self {
+        Local::Gfid(g)
+    }
+}
+
+impl From<Local> for Option<Gfid> {
+    fn from(l: Local) -> Self {
+        match l {
+            Local::Gfid(g) => Some(g),
+            Local::None => None,
+        }
+    }
+}
+
+impl Translator for Builtin<'_> {
+    type Local = Local;
+
+    fn call(
+        &mut self,
+        cx: &mut Ctx<'_, '_, Local>,
+        frame: FrameRef,
+        req: Request,
+    ) -> Result<(), CallError> {
+        match self {
+            Builtin::PassThrough => cx.tail(frame, req),
+            Builtin::Ram(fs) => fs.call(cx, frame, req),
+            Builtin::Shell => cx.park(frame, req),
+            Builtin::Trace(t) => t.call(cx, frame, req),
+            Builtin::IoStats(s) => s.call(cx, frame, req),
+            Builtin::Unsupported => cx.unwind(frame, Reply::error(errno::ENOTSUP)),
+        }
+    }
+
+    fn unwound(
+        &mut self,
+        cx: &mut Ctx<'_, '_, Local>,
+        frame: FrameRef,
+        from: Unwound,
+    ) -> Result<(), CallError> {
+        match self {
+            Builtin::Trace(t) => t.unwound(cx, frame, from),
+            Builtin::IoStats(s) => s.unwound(cx, frame, from),
+            _ => cx.unwind(frame, from.reply),
+        }
+    }
+}
+
+/// A graph the built-ins cannot run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BuildError {
+    /// No arena was given for this `storage/ram` node.
+    NoArena {
+        /// The node.
+        node: usize,
+    },
+    /// More translators than the table holds.
+    Capacity {
+        /// Translators in the graph.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoArena { node } => {
+                write!(f, "storage/ram volume {node} needs an arena")
+            }
+            BuildError::Capacity { needed } => {
+                write!(f, "the translator table needs room for {needed} entries")
+            }
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}
+
+impl<'m> Builtin<'m> {
+    /// One built-in per node of `g`, in node order. `arena(node, size_limit)` makes the
+    /// filesystem of each `storage/ram` node; `now` stamps their roots.
+    pub fn table<const N: usize, const V: usize, const O: usize, const L: usize>(
+        g: &Graph<'_, '_, V, O, L>,
+        now: u64,
+        arena: &mut dyn FnMut(usize, u64, u64) -> Option<RamFs<'m>>,
+    ) -> Result<Vec<Builtin<'m>, N>, BuildError> {
+        let mut t = Vec::new();
+        for i in 0..g.len() {
+            let kind = g.xlator_type(i).map(|x| x.kind);
+            let b = match kind {
+                Some(Kind::Ram) => {
+                    let limit = match g.option(i, "size-limit") {
+                        Some(Value::Size(n)) => n,
+                        _ => 0,
+                    };
+                    Builtin::Ram(arena(i, limit, now).ok_or(BuildError::NoArena { node: i })?)
+                }
+                Some(Kind::Posix) => Builtin::Shell,
+                Some(Kind::Trace) => Builtin::Trace(Trace::from_graph(g, i)),
+                Some(Kind::IoStats) => Builtin::IoStats(IoStats::new(now)),
+                Some(Kind::WriteBehind | Kind::Locks) => Builtin::PassThrough,
+                Some(Kind::Distribute | Kind::Replicate) | None => Builtin::Unsupported,
+            };
+            t.push(b)
+                .map_err(|_| BuildError::Capacity { needed: g.len() })?;
+        }
+        Ok(t)
+    }
+}

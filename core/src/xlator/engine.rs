@@ -1,0 +1,966 @@
+//! The sans-IO fop engine (translators.md §4): the shell hands it requests and completions
+//! with `now` and polls replies and outputs; translators wind, tail-wind and unwind through a
+//! [`Ctx`]. Calls and unwinds go through a run queue instead of nested calls, so a deep graph
+//! never deepens the machine stack and every translator is borrowed alone; a synchronous
+//! leaf still finishes the whole request before `handle_request` returns.
+
+use core::fmt;
+
+use heapless::{Deque, Vec};
+
+use super::args::{errno, Reply, Request, Span};
+use super::fop::Fop;
+use super::frame::{Creds, Frame, FrameRef, Pool, Stack, StackRef, State};
+use super::graph::Graph;
+
+/// Bytes a [`TraceLine`] holds; longer lines are cut.
+pub const TRACE_LINE: usize = 1024;
+
+/// One line of `debug/trace` output.
+pub type TraceLine = heapless::String<TRACE_LINE>;
+
+/// Something for the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+// Without an allocator nothing can be boxed: the variants stay inline.
+#[allow(clippy::large_enum_variant)]
+pub enum Output {
+    /// A `debug/trace` line from translator `xl`.
+    Trace {
+        /// The trace translator.
+        xl: usize,
+        /// The line, in upstream's format (§5.1).
+        line: TraceLine,
+    },
+    /// A fop for a leaf the shell serves (storage/posix): answer it with
+    /// [`Engine::handle_completion`]; its byte arguments are in [`Engine::buffer`].
+    Io {
+        /// The frame to complete.
+        frame: FrameRef,
+        /// The stack (for its buffer).
+        stack: StackRef,
+        /// The leaf.
+        xl: usize,
+        /// The call.
+        req: Request,
+    },
+}
+
+/// A misuse of the frame machinery, or a wind the pool cannot hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CallError {
+    /// Every frame slot is in use (the pool holds `capacity`).
+    Exhausted {
+        /// Frames in the pool.
+        capacity: usize,
+    },
+    /// The frame was destroyed (or never existed).
+    Stale,
+    /// The frame belongs to another translator.
+    NotYours,
+    /// The frame is not running (already unwound, or still queued).
+    NotRunning,
+    /// Children of this frame have not unwound yet.
+    ChildrenOutstanding,
+    /// `child` is not a child of the translator.
+    NotAChild {
+        /// The node named.
+        child: usize,
+    },
+    /// The translator has no child to pass the fop to.
+    NoChild,
+    /// The reply does not fit the fop's callback (STACK_UNWIND_STRICT).
+    Shape {
+        /// The frame's fop.
+        fop: Fop,
+    },
+    /// A span past the request buffer.
+    Span,
+    /// The output queue is full (a parked fop could not be handed to the shell).
+    OutputFull,
+}
+
+impl CallError {
+    /// The errno a frame is failed with when its translator returns this error.
+    pub fn errno(self) -> i32 {
+        match self {
+            CallError::Exhausted { .. } | CallError::OutputFull => errno::EAGAIN,
+            CallError::NoChild => errno::ENOTCONN,
+            _ => errno::EIO,
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Exhausted { capacity } => {
+                write!(
+                    f,
+                    "all {capacity} frames are in use; a larger pool is needed"
+                )
+            }
+            CallError::Stale => f.write_str("the frame no longer exists"),
+            CallError::NotYours => f.write_str("the frame belongs to another translator"),
+            CallError::NotRunning => f.write_str("the frame is not running (unwound twice?)"),
+            CallError::ChildrenOutstanding => f.write_str("the frame still waits for its children"),
+            CallError::NotAChild { child } => write!(f, "volume {child} is not a child"),
+            CallError::NoChild => f.write_str("the translator has no child"),
+            CallError::Shape { fop } => write!(f, "the reply does not fit {fop}'s callback"),
+            CallError::Span => f.write_str("a span lies past the request buffer"),
+            CallError::OutputFull => f.write_str("the output queue is full; poll outputs"),
+        }
+    }
+}
+
+impl core::error::Error for CallError {}
+
+/// Why a request was not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SubmitError {
+    /// Every stack slot is in use.
+    Stacks {
+        /// Stacks in the engine.
+        capacity: usize,
+    },
+    /// Every frame is in use.
+    Frames {
+        /// Frames in the pool.
+        capacity: usize,
+    },
+    /// The request's bytes end at `end`, past the buffer's `len`.
+    Span {
+        /// Where the bytes end.
+        end: u64,
+        /// The request bytes available.
+        len: usize,
+    },
+}
+
+impl SubmitError {
+    /// EAGAIN for the capacities, EINVAL for a bad span.
+    pub fn errno(self) -> i32 {
+        match self {
+            SubmitError::Span { .. } => errno::EINVAL,
+            _ => errno::EAGAIN,
+        }
+    }
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Stacks { capacity } => {
+                write!(
+                    f,
+                    "all {capacity} call stacks are in use; retry after a reply"
+                )
+            }
+            SubmitError::Frames { capacity } => {
+                write!(f, "all {capacity} frames are in use; retry after a reply")
+            }
+            SubmitError::Span { end, len } => write!(
+                f,
+                "request bytes end at {end} but only {len} are in the buffer"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for SubmitError {}
+
+/// A refused request, with the buffer handed back.
+#[derive(Debug)]
+pub struct Rejected<'a> {
+    /// Why.
+    pub error: SubmitError,
+    /// The caller's buffer.
+    pub buf: &'a mut [u8],
+}
+
+/// A finished request: the top's reply and the buffer, after STACK_DESTROY.
+#[derive(Debug)]
+pub struct Completed<'a> {
+    /// The stack it was.
+    pub stack: StackRef,
+    /// `unique`.
+    pub unique: u64,
+    /// The fop.
+    pub fop: Fop,
+    /// What the top unwound.
+    pub reply: Reply,
+    /// The request buffer; reply spans point into it.
+    pub buf: &'a mut [u8],
+    /// `err_xl`: the last translator that unwound an error.
+    pub err_xl: Option<usize>,
+    /// `error`: that errno.
+    pub error: i32,
+    /// Latency from submission.
+    pub latency: u64,
+}
+
+/// Counters over the engine's life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// Stacks created.
+    pub stacks: u64,
+    /// Frames created (root frames and STACK_WIND).
+    pub frames: u64,
+    /// STACK_WIND_TAIL re-targets.
+    pub tails: u64,
+    /// Unwinds (each frame unwinds once).
+    pub unwinds: u64,
+    /// Winds refused for want of a frame.
+    pub exhausted: u64,
+    /// Translator errors other than exhaustion (misuse).
+    pub faults: u64,
+    /// Frames destroyed before they had unwound.
+    pub abandoned: u64,
+    /// Trace lines dropped because the output queue was full.
+    pub dropped: u64,
+    /// Frames in use now.
+    pub live_frames: usize,
+    /// Most frames in use at once.
+    pub peak_frames: usize,
+}
+
+/// What a callback receives besides its own frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unwound {
+    /// The cookie of the wind: the child frame's [`FrameRef::cookie`] unless given.
+    pub cookie: u64,
+    /// The translator that unwound (`prev->this`).
+    pub child: usize,
+    /// The fop.
+    pub fop: Fop,
+    /// The results.
+    pub reply: Reply,
+}
+
+/// A translator: its fops and its callback. Both default to upstream's `default_<fop>` and
+/// `default_<fop>_cbk`, so an implementation overrides only what it changes.
+pub trait Translator {
+    /// Per-frame state (`frame->local`), owned by the translator whose frame it is.
+    type Local: Default;
+
+    /// A fop on `frame` (which is this translator's). Default: STACK_WIND_TAIL to the first
+    /// child. Returning an error fails the frame with [`CallError::errno`] if it still runs.
+    fn call(
+        &mut self,
+        cx: &mut Ctx<'_, '_, Self::Local>,
+        frame: FrameRef,
+        req: Request,
+    ) -> Result<(), CallError> {
+        cx.tail(frame, req)
+    }
+
+    /// A child wound from `frame` unwound. Default: unwind the same reply.
+    fn unwound(
+        &mut self,
+        cx: &mut Ctx<'_, '_, Self::Local>,
+        frame: FrameRef,
+        from: Unwound,
+    ) -> Result<(), CallError> {
+        cx.unwind(frame, from.reply)
+    }
+}
+
+impl<T: Translator + ?Sized> Translator for &mut T {
+    type Local = T::Local;
+    fn call(
+        &mut self,
+        cx: &mut Ctx<'_, '_, T::Local>,
+        frame: FrameRef,
+        req: Request,
+    ) -> Result<(), CallError> {
+        (**self).call(cx, frame, req)
+    }
+    fn unwound(
+        &mut self,
+        cx: &mut Ctx<'_, '_, T::Local>,
+        frame: FrameRef,
+        from: Unwound,
+    ) -> Result<(), CallError> {
+        (**self).unwound(cx, frame, from)
+    }
+}
+
+/// The graph's shape as the engine needs it: each node's children, and the top.
+#[derive(Clone, Debug)]
+pub struct Topology<const V: usize, const L: usize> {
+    spans: Vec<(u16, u16), V>,
+    links: Vec<u16, L>,
+    top: u16,
+}
+
+impl<const V: usize, const L: usize> Topology<V, L> {
+    /// The children of every translator of `g`, first child first.
+    pub fn from_graph<const O: usize>(g: &Graph<'_, '_, V, O, L>) -> Self {
+        let mut t = Topology {
+            spans: Vec::new(),
+            links: Vec::new(),
+            top: g.top() as u16,
+        };
+        for i in 0..g.len() {
+            let start = t.links.len() as u16;
+            for c in g.children(i) {
+                // Capacities are the volfile's (at most V volumes and L links).
+                let _ = t.links.push(c as u16);
+            }
+            let _ = t.spans.push((start, t.links.len() as u16 - start));
+        }
+        t
+    }
+
+    /// The borrowed form an [`Engine`] holds.
+    pub fn view(&self) -> Topo<'_> {
+        Topo {
+            spans: &self.spans,
+            links: &self.links,
+            top: self.top,
+        }
+    }
+}
+
+/// A borrowed [`Topology`].
+#[derive(Clone, Copy, Debug)]
+pub struct Topo<'t> {
+    spans: &'t [(u16, u16)],
+    links: &'t [u16],
+    top: u16,
+}
+
+impl<'t> Topo<'t> {
+    /// Children of `node`.
+    pub fn children(&self, node: usize) -> &'t [u16] {
+        let (s, n) = self.spans.get(node).copied().unwrap_or((0, 0));
+        self.links
+            .get(usize::from(s)..usize::from(s) + usize::from(n))
+            .unwrap_or_default()
+    }
+
+    /// Number of translators.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The top translator.
+    pub fn top(&self) -> usize {
+        usize::from(self.top)
+    }
+}
+
+/// What a translator may do while it holds a frame: wind, tail-wind, unwind, read its
+/// `local`, the request bytes and the credentials.
+pub struct Ctx<'c, 'a, L> {
+    pool: Pool<'c, L>,
+    stacks: &'c mut [Stack<'a>],
+    queue: &'c mut heapless::deque::DequeView<u16>,
+    out: &'c mut heapless::deque::DequeView<Output>,
+    stats: &'c mut Stats,
+    topo: Topo<'c>,
+    this: u16,
+    now: u64,
+}
+
+impl<'a, L: Default> Ctx<'_, 'a, L> {
+    /// The translator running.
+    pub fn this(&self) -> usize {
+        usize::from(self.this)
+    }
+
+    /// The time the shell gave with this input.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The running translator's children, first child first.
+    pub fn children(&self) -> impl Iterator<Item = usize> + '_ {
+        self.topo
+            .children(self.this())
+            .iter()
+            .map(|&c| usize::from(c))
+    }
+
+    /// `FIRST_CHILD(this)`.
+    pub fn first_child(&self) -> Option<usize> {
+        self.children().next()
+    }
+
+    fn own(&self, frame: FrameRef) -> Result<&Frame<L>, CallError> {
+        let f = self.pool.get(frame).ok_or(CallError::Stale)?;
+        if f.this != self.this {
+            return Err(CallError::NotYours);
+        }
+        Ok(f)
+    }
+
+    fn running(&self, frame: FrameRef) -> Result<&Frame<L>, CallError> {
+        let f = self.own(frame)?;
+        if !matches!(f.state, State::Running) {
+            return Err(CallError::NotRunning);
+        }
+        Ok(f)
+    }
+
+    fn stack_of(&self, frame: FrameRef) -> Result<&Stack<'a>, CallError> {
+        let f = self.pool.get(frame).ok_or(CallError::Stale)?;
+        self.stacks
+            .get(usize::from(f.stack))
+            .ok_or(CallError::Stale)
+    }
+
+    /// `frame->local`.
+    pub fn local(&mut self, frame: FrameRef) -> Result<&mut L, CallError> {
+        self.own(frame)?;
+        Ok(&mut self.pool.get_mut(frame).ok_or(CallError::Stale)?.local)
+    }
+
+    /// Detaches `frame->local` (leaving the default), as translators that free their own
+    /// local do before unwinding (§4).
+    pub fn take_local(&mut self, frame: FrameRef) -> Result<L, CallError> {
+        Ok(core::mem::take(self.local(frame)?))
+    }
+
+    /// When the frame was wound.
+    pub fn begin(&self, frame: FrameRef) -> Result<u64, CallError> {
+        Ok(self.pool.get(frame).ok_or(CallError::Stale)?.begin)
+    }
+
+    /// `frame->root->unique`.
+    pub fn unique(&self, frame: FrameRef) -> Result<u64, CallError> {
+        Ok(self.stack_of(frame)?.unique)
+    }
+
+    /// The stack's credentials.
+    pub fn creds(&self, frame: FrameRef) -> Result<Creds, CallError> {
+        Ok(self.stack_of(frame)?.creds)
+    }
+
+    /// The request bytes `span` names.
+    pub fn bytes(&self, frame: FrameRef, span: Span) -> Result<&[u8], CallError> {
+        let s = self.stack_of(frame)?;
+        let buf = s.buf.as_deref().unwrap_or_default();
+        span.get(buf.get(..s.req_len).unwrap_or_default())
+            .ok_or(CallError::Span)
+    }
+
+    /// The reply area: the buffer after the request bytes, and the offset it starts at (for
+    /// the reply's spans). A leaf writes read data, link targets and entries here.
+    pub fn scratch(&mut self, frame: FrameRef) -> Result<(&mut [u8], u32), CallError> {
+        let f = self.pool.get(frame).ok_or(CallError::Stale)?;
+        let s = self
+            .stacks
+            .get_mut(usize::from(f.stack))
+            .ok_or(CallError::Stale)?;
+        let base = u32::try_from(s.req_len).map_err(|_| CallError::Span)?;
+        let buf = s.buf.as_deref_mut().unwrap_or_default();
+        Ok((buf.get_mut(s.req_len..).unwrap_or_default(), base))
+    }
+
+    /// Both the request bytes and the reply area (a leaf copying request bytes into its
+    /// reply reads one while writing the other).
+    pub fn split(&mut self, frame: FrameRef) -> Result<(&[u8], &mut [u8], u32), CallError> {
+        let f = self.pool.get(frame).ok_or(CallError::Stale)?;
+        let s = self
+            .stacks
+            .get_mut(usize::from(f.stack))
+            .ok_or(CallError::Stale)?;
+        let base = u32::try_from(s.req_len).map_err(|_| CallError::Span)?;
+        let buf = s.buf.as_deref_mut().unwrap_or_default();
+        let at = s.req_len.min(buf.len());
+        let (a, b) = buf.split_at_mut(at);
+        Ok((a, b, base))
+    }
+
+    /// STACK_WIND (cookie = the new frame) to `child`.
+    pub fn wind(
+        &mut self,
+        frame: FrameRef,
+        child: usize,
+        req: Request,
+    ) -> Result<FrameRef, CallError> {
+        self.wind_with(frame, child, None, req)
+    }
+
+    /// STACK_WIND_COOKIE: as [`wind`](Self::wind) with an explicit cookie (AFR and EC pass the
+    /// child index).
+    pub fn wind_cookie(
+        &mut self,
+        frame: FrameRef,
+        child: usize,
+        cookie: u64,
+        req: Request,
+    ) -> Result<FrameRef, CallError> {
+        self.wind_with(frame, child, Some(cookie), req)
+    }
+
+    fn wind_with(
+        &mut self,
+        frame: FrameRef,
+        child: usize,
+        cookie: Option<u64>,
+        req: Request,
+    ) -> Result<FrameRef, CallError> {
+        let parent = self.running(frame)?;
+        let stack_idx = parent.stack;
+        let c = self
+            .topo
+            .children(self.this())
+            .iter()
+            .copied()
+            .find(|&c| usize::from(c) == child)
+            .ok_or(CallError::NotAChild { child })?;
+        let capacity = self.pool.frames.len();
+        let stack = self
+            .stacks
+            .get_mut(usize::from(stack_idx))
+            .ok_or(CallError::Stale)?;
+        let Some(i) = self.pool.alloc(stack, stack_idx) else {
+            self.stats.exhausted += 1;
+            return Err(CallError::Exhausted { capacity });
+        };
+        let now = self.now;
+        let r = self.pool.reference(i);
+        if let Some(f) = self.pool.at_mut(i) {
+            f.state = State::Call(req);
+            f.parent = Some(frame.idx);
+            f.this = c;
+            f.cookie = cookie.unwrap_or(r.cookie());
+            f.op = req.fop();
+            f.begin = now;
+        }
+        if let Some(p) = self.pool.get_mut(frame) {
+            p.children = p.children.saturating_add(1);
+        }
+        self.stats.frames += 1;
+        self.stats.live_frames = *self.pool.live;
+        self.stats.peak_frames = self.stats.peak_frames.max(*self.pool.live);
+        // One queue slot per frame: a frame is queued at most once at a time.
+        let _ = self.queue.push_back(i);
+        Ok(r)
+    }
+
+    /// STACK_WIND_TAIL: hands `frame` itself to the first child, whose unwind goes straight
+    /// to our parent's callback; no frame is made, so a pass-through layer costs none.
+    pub fn tail(&mut self, frame: FrameRef, req: Request) -> Result<(), CallError> {
+        self.running(frame)?;
+        let child = self.first_child().ok_or(CallError::NoChild)?;
+        let f = self.pool.get_mut(frame).ok_or(CallError::Stale)?;
+        f.this = child as u16;
+        f.state = State::Call(req);
+        self.stats.tails += 1;
+        let _ = self.queue.push_back(frame.idx);
+        Ok(())
+    }
+
+    /// STACK_UNWIND_STRICT: checks the reply's shape, records `err_xl`/`error` (§4), marks
+    /// the frame complete and queues the parent's callback. The frame stays until
+    /// STACK_DESTROY.
+    pub fn unwind(&mut self, frame: FrameRef, reply: Reply) -> Result<(), CallError> {
+        let f = self.running(frame)?;
+        if f.children != 0 {
+            return Err(CallError::ChildrenOutstanding);
+        }
+        if !reply.fits(f.op) {
+            return Err(CallError::Shape { fop: f.op });
+        }
+        let stack_idx = usize::from(f.stack);
+        if let Some(s) = self.stacks.get_mut(stack_idx) {
+            if reply.op_ret < 0 && reply.op_errno != s.error {
+                s.err_xl = Some(self.this);
+                s.error = reply.op_errno;
+            } else if reply.op_ret == 0 {
+                s.err_xl = None;
+                s.error = 0;
+            }
+        }
+        let now = self.now;
+        let f = self.pool.get_mut(frame).ok_or(CallError::Stale)?;
+        f.state = State::Unwind(reply);
+        f.end = now;
+        self.stats.unwinds += 1;
+        let _ = self.queue.push_back(frame.idx);
+        Ok(())
+    }
+
+    /// Queues a trace line; counted as dropped when the output queue is full.
+    pub fn trace(&mut self, line: TraceLine) {
+        let xl = self.this();
+        if self.out.push_back(Output::Trace { xl, line }).is_err() {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// Parks `frame` for the shell to serve (storage/posix): an [`Output::Io`]; fails with
+    /// `EAGAIN` when the output queue is full.
+    pub fn park(&mut self, frame: FrameRef, req: Request) -> Result<(), CallError> {
+        let f = self.running(frame)?;
+        let stack = StackRef {
+            idx: f.stack,
+            gen: self.stack_of(frame)?.gen,
+        };
+        let xl = self.this();
+        self.out
+            .push_back(Output::Io {
+                frame,
+                stack,
+                xl,
+                req,
+            })
+            .map_err(|_| CallError::OutputFull)
+    }
+}
+
+/// The engine: translators indexed by graph node, a pool of `F` frames, `S` stacks and an
+/// output queue of `E`.
+pub struct Engine<'a, X: Translator, const F: usize, const S: usize, const E: usize> {
+    topo: Topo<'a>,
+    xls: &'a mut [X],
+    frames: [Frame<X::Local>; F],
+    free: Option<u16>,
+    live: usize,
+    stacks: [Stack<'a>; S],
+    queue: Deque<u16, F>,
+    done: Deque<u16, S>,
+    out: Deque<Output, E>,
+    stats: Stats,
+    unique: u64,
+}
+
+/// The engine was given a table that does not match its graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TableMismatch {
+    /// Translators in the graph.
+    pub graph: usize,
+    /// Entries in the table.
+    pub table: usize,
+}
+
+impl fmt::Display for TableMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the graph has {} translators but the table {} (or the graph is empty)",
+            self.graph, self.table
+        )
+    }
+}
+
+impl<'a, X: Translator, const F: usize, const S: usize, const E: usize> Engine<'a, X, F, S, E> {
+    /// An engine over `xls`, one translator per graph node of `topo`. `F` and `S` must be
+    /// below 65536.
+    pub fn new(topo: Topo<'a>, xls: &'a mut [X]) -> Result<Self, TableMismatch> {
+        if topo.len() != xls.len()
+            || topo.is_empty()
+            || F > usize::from(u16::MAX)
+            || S > usize::from(u16::MAX)
+        {
+            return Err(TableMismatch {
+                graph: topo.len(),
+                table: xls.len(),
+            });
+        }
+        let mut frames: [Frame<X::Local>; F] = core::array::from_fn(|_| Frame::default());
+        let free = Pool::init(&mut frames);
+        Ok(Engine {
+            topo,
+            xls,
+            frames,
+            free,
+            live: 0,
+            stacks: core::array::from_fn(|_| Stack::default()),
+            queue: Deque::new(),
+            done: Deque::new(),
+            out: Deque::new(),
+            stats: Stats::default(),
+            unique: 0,
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            live_frames: self.live,
+            ..self.stats
+        }
+    }
+
+    /// Stacks started and not yet polled.
+    pub fn live_stacks(&self) -> usize {
+        self.stacks.iter().filter(|s| s.live).count()
+    }
+
+    /// The translator table.
+    pub fn translators(&self) -> &[X] {
+        self.xls
+    }
+
+    /// create_frame: a new stack with one frame at the top for `req`, whose byte arguments
+    /// are `buf[..req_len]`; the rest of `buf` is the reply area. Runs until every
+    /// synchronous translator is done.
+    pub fn handle_request(
+        &mut self,
+        now: u64,
+        creds: Creds,
+        req: Request,
+        buf: &'a mut [u8],
+        req_len: usize,
+    ) -> Result<StackRef, Rejected<'a>> {
+        let len = req_len.min(buf.len());
+        let bad = req
+            .spans()
+            .chain([creds.lk_owner])
+            .map(|s| u64::from(s.off) + u64::from(s.len))
+            .find(|&end| end > len as u64);
+        let error = if let Some(end) = bad {
+            Some(SubmitError::Span { end, len })
+        } else if req_len > buf.len() {
+            Some(SubmitError::Span {
+                end: req_len as u64,
+                len: buf.len(),
+            })
+        } else {
+            None
+        };
+        if let Some(error) = error {
+            return Err(Rejected { error, buf });
+        }
+        let Some(si) = self.stacks.iter().position(|s| !s.live) else {
+            return Err(Rejected {
+                error: SubmitError::Stacks { capacity: S },
+                buf,
+            });
+        };
+        let si16 = si as u16;
+        let top = self.topo.top;
+        let mut pool = Pool {
+            frames: &mut self.frames,
+            free: &mut self.free,
+            live: &mut self.live,
+        };
+        let stack = &mut self.stacks[si];
+        let Some(fi) = pool.alloc(stack, si16) else {
+            self.stats.exhausted += 1;
+            return Err(Rejected {
+                error: SubmitError::Frames { capacity: F },
+                buf,
+            });
+        };
+        self.unique += 1;
+        stack.live = true;
+        stack.gen = stack.gen.wrapping_add(1);
+        stack.unique = self.unique;
+        stack.creds = creds;
+        stack.buf = Some(buf);
+        stack.req_len = req_len;
+        stack.err_xl = None;
+        stack.error = 0;
+        stack.root = fi;
+        stack.reply = None;
+        stack.op = req.fop();
+        stack.begin = now;
+        let r = pool.reference(fi);
+        if let Some(f) = pool.at_mut(fi) {
+            f.state = State::Call(req);
+            f.parent = None;
+            f.this = top;
+            f.cookie = r.cookie();
+            f.op = req.fop();
+            f.begin = now;
+        }
+        let sref = StackRef {
+            idx: si16,
+            gen: stack.gen,
+        };
+        self.stats.stacks += 1;
+        self.stats.frames += 1;
+        self.stats.peak_frames = self.stats.peak_frames.max(self.live);
+        let _ = self.queue.push_back(fi);
+        self.run(now);
+        Ok(sref)
+    }
+
+    /// A parked frame's answer (an [`Output::Io`], or any frame a translator left running
+    /// with no children): unwinds it as its translator would, then runs.
+    pub fn handle_completion(
+        &mut self,
+        now: u64,
+        frame: FrameRef,
+        reply: Reply,
+    ) -> Result<(), CallError> {
+        let this = self
+            .frames
+            .get(frame.index())
+            .filter(|f| f.gen == frame.gen && !matches!(f.state, State::Free))
+            .ok_or(CallError::Stale)?
+            .this;
+        let r = self.ctx(this, now).unwind(frame, reply);
+        self.run(now);
+        r
+    }
+
+    /// The next finished request; its stack is destroyed (every frame freed) first.
+    pub fn poll_reply(&mut self) -> Option<Completed<'a>> {
+        let si = self.done.pop_front()?;
+        let mut pool = Pool {
+            frames: &mut self.frames,
+            free: &mut self.free,
+            live: &mut self.live,
+        };
+        let stack = self.stacks.get_mut(usize::from(si))?;
+        let unfinished = pool.destroy(stack);
+        self.stats.abandoned += unfinished as u64;
+        stack.live = false;
+        let buf = stack.buf.take().unwrap_or_default();
+        Some(Completed {
+            stack: StackRef {
+                idx: si,
+                gen: stack.gen,
+            },
+            unique: stack.unique,
+            fop: stack.op,
+            reply: stack.reply.take().unwrap_or(Reply::error(errno::EIO)),
+            buf,
+            err_xl: stack.err_xl.map(usize::from),
+            error: stack.error,
+            latency: stack.latency,
+        })
+    }
+
+    /// The next output (trace lines, fops for the shell's leaves).
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// A live stack's buffer (for serving an [`Output::Io`]).
+    pub fn buffer(&mut self, stack: StackRef) -> Option<&mut [u8]> {
+        let s = self
+            .stacks
+            .get_mut(usize::from(stack.idx))
+            .filter(|s| s.live && s.gen == stack.gen)?;
+        s.buf.as_deref_mut()
+    }
+
+    /// How many bytes of a live stack's buffer are request bytes (the reply area follows).
+    pub fn request_len(&self, stack: StackRef) -> Option<usize> {
+        self.stacks
+            .get(usize::from(stack.idx))
+            .filter(|s| s.live && s.gen == stack.gen)
+            .map(|s| s.req_len)
+    }
+
+    fn ctx(&mut self, this: u16, now: u64) -> Ctx<'_, 'a, X::Local> {
+        Ctx {
+            pool: Pool {
+                frames: &mut self.frames,
+                free: &mut self.free,
+                live: &mut self.live,
+            },
+            stacks: &mut self.stacks,
+            queue: self.queue.as_mut_view(),
+            out: self.out.as_mut_view(),
+            stats: &mut self.stats,
+            topo: self.topo,
+            this,
+            now,
+        }
+    }
+
+    /// Drains the run queue: each entry is a frame with a call for its translator or an
+    /// unwind for its parent's callback.
+    fn run(&mut self, now: u64) {
+        while let Some(i) = self.queue.pop_front() {
+            let Some(f) = self.frames.get_mut(usize::from(i)) else {
+                continue;
+            };
+            let fref = FrameRef { idx: i, gen: f.gen };
+            match f.state {
+                State::Call(req) => {
+                    f.state = State::Running;
+                    let this = f.this;
+                    self.dispatch(this, now, fref, |xl, cx| xl.call(cx, fref, req));
+                }
+                State::Unwind(reply) => {
+                    f.state = State::Done;
+                    let (parent, cookie, child, fop, stack) =
+                        (f.parent, f.cookie, f.this, f.op, f.stack);
+                    let Some(p) = parent else {
+                        if let Some(s) = self.stacks.get_mut(usize::from(stack)) {
+                            s.reply = Some(reply);
+                            s.latency = now.saturating_sub(s.begin);
+                        }
+                        let _ = self.done.push_back(stack);
+                        continue;
+                    };
+                    let Some(pf) = self.frames.get_mut(usize::from(p)) else {
+                        continue;
+                    };
+                    pf.children = pf.children.saturating_sub(1);
+                    let pref = FrameRef {
+                        idx: p,
+                        gen: pf.gen,
+                    };
+                    let this = pf.this;
+                    let from = Unwound {
+                        cookie,
+                        child: usize::from(child),
+                        fop,
+                        reply,
+                    };
+                    self.dispatch(this, now, pref, |xl, cx| xl.unwound(cx, pref, from));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        this: u16,
+        now: u64,
+        frame: FrameRef,
+        f: impl FnOnce(&mut X, &mut Ctx<'_, 'a, X::Local>) -> Result<(), CallError>,
+    ) {
+        let mut cx = Ctx {
+            pool: Pool {
+                frames: &mut self.frames,
+                free: &mut self.free,
+                live: &mut self.live,
+            },
+            stacks: &mut self.stacks,
+            queue: self.queue.as_mut_view(),
+            out: self.out.as_mut_view(),
+            stats: &mut self.stats,
+            topo: self.topo,
+            this,
+            now,
+        };
+        let Some(xl) = self.xls.get_mut(usize::from(this)) else {
+            let _ = cx.unwind(frame, Reply::error(errno::EIO));
+            return;
+        };
+        if let Err(e) = f(xl, &mut cx) {
+            if matches!(e, CallError::Exhausted { .. }) {
+                // Already counted where the wind was refused.
+            } else {
+                cx.stats.faults += 1;
+            }
+            // The frame fails with the error's errno if its translator left it running.
+            let fails = cx.pool.get(frame).is_some_and(|f| {
+                f.this == this && matches!(f.state, State::Running) && f.children == 0
+            });
+            if fails {
+                let _ = cx.unwind(frame, Reply::error(e.errno()));
+            }
+        }
+    }
+}
