@@ -14,6 +14,7 @@
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
+//! - [`xlator`]: translator graphs running fop sequences: frames unwind once, none leak.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -29,3 +30,4 @@ pub mod session;
 pub mod stream;
 pub mod text;
 pub mod volfile;
+pub mod xlator;
