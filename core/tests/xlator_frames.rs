@@ -469,6 +469,17 @@ fn trace_off_is_a_tail_and_logs_nothing() {
         c.call(&mut e, |w| Request::Stat { loc: path(w, "/") });
         assert_eq!(e.poll_output(), None);
         assert_eq!((e.stats().frames, e.stats().tails), (1, 1));
+        // Without features/locks the leaf has no locks (posix answers ENOSYS, §5.7).
+        let d = c.call(&mut e, |_| Request::Inodelk {
+            domain: Span::EMPTY,
+            loc: Loc {
+                gfid: Gfid::ROOT,
+                ..Loc::default()
+            },
+            cmd: 6,
+            lock: Default::default(),
+        });
+        assert_eq!(d.reply.op_errno, errno::ENOSYS);
     });
 }
 
@@ -743,16 +754,221 @@ fn bad_requests_are_refused_before_any_frame() {
             },
         });
         assert_eq!(d.reply.op_errno, errno::EINVAL, "a null gfid-req is EINVAL");
-        let d = c.call(&mut e, |_| Request::Inodelk {
-            domain: Span::EMPTY,
+        let _ = Local::None;
+    });
+}
+
+const LOCKS: &str = "volume ram\n type storage/ram\n option size-limit 0\nend-volume\n\
+    volume locks\n type features/locks\n subvolumes ram\nend-volume\n";
+
+fn as_owner<'a, X: Translator, const F: usize, const S: usize, const E: usize>(
+    c: &mut Client<'a>,
+    e: &mut Engine<'a, X, F, S, E>,
+    owner: &[u8],
+    build: impl FnOnce(&mut RequestBytes<'_>) -> Request,
+) -> Option<Done> {
+    c.now += 1_000;
+    let mut w = RequestBytes::new(c.free.pop().unwrap());
+    let lk_owner = w.put(owner).unwrap();
+    let req = build(&mut w);
+    let (buf, len) = w.finish();
+    let creds = Creds {
+        lk_owner,
+        ..Creds::default()
+    };
+    e.handle_request(c.now, creds, req, buf, len).unwrap();
+    c.reply(e)
+}
+
+fn flock(ty: i16, start: i64, len: i64) -> keelson_core::xlator::args::Flock {
+    keelson_core::xlator::args::Flock {
+        ty,
+        whence: 0,
+        start,
+        len,
+        pid: 1,
+    }
+}
+
+#[test]
+fn locks_conflict_per_domain_refuse_or_wait_and_wake_in_order() {
+    with_graph!(LOCKS, 64, 4, |e, c| {
+        let root = Loc {
+            gfid: Gfid::ROOT,
+            ..Loc::default()
+        };
+        let inodelk = |w: &mut RequestBytes<'_>, dom: &[u8], cmd, lock| Request::Inodelk {
+            domain: w.put(dom).unwrap(),
+            loc: root,
+            cmd,
+            lock,
+        };
+        let ret = |d: Option<Done>| d.map(|d| (d.reply.op_ret, d.reply.op_errno));
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"A", |w| inodelk(
+                w,
+                b"d",
+                6,
+                flock(1, 0, 11)
+            ))),
+            Some((0, 0))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", |w| inodelk(
+                w,
+                b"d",
+                6,
+                flock(1, 5, 1)
+            ))),
+            Some((-1, errno::EAGAIN))
+        );
+        // Another domain never interacts; a read lock elsewhere is fine.
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", |w| inodelk(
+                w,
+                b"other",
+                6,
+                flock(1, 5, 1)
+            ))),
+            Some((0, 0))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", |w| inodelk(
+                w,
+                b"d",
+                6,
+                flock(0, 20, 10)
+            ))),
+            Some((0, 0))
+        );
+        // Unlock must match exactly.
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"A", |w| inodelk(
+                w,
+                b"d",
+                6,
+                flock(2, 0, 5)
+            ))),
+            Some((-1, errno::EINVAL))
+        );
+        // A blocking request waits, parked in features/locks.
+        assert!(as_owner(&mut c, &mut e, b"B", |w| inodelk(
+            w,
+            b"d",
+            7,
+            flock(1, 0, 1)
+        ))
+        .is_none());
+        let Builtin::Locks(l) = &e.translators()[1] else {
+            panic!()
+        };
+        assert_eq!((l.held(), l.blocked()), (3, 1));
+        // A third owner's lock that conflicts with nothing, held or blocked, is granted at once.
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"C", |w| inodelk(
+                w,
+                b"d",
+                6,
+                flock(0, 50, 1)
+            ))),
+            Some((0, 0))
+        );
+        assert_eq!(
+            as_owner(&mut c, &mut e, b"A", |w| inodelk(
+                w,
+                b"d",
+                6,
+                flock(2, 0, 11)
+            ))
+            .map(|d| d.reply.op_ret),
+            Some(0)
+        );
+        // The unlock woke B: its reply is waiting.
+        let d = c.reply(&mut e).expect("B granted");
+        assert_eq!(d.reply.op_ret, 0);
+        // entrylk: names conflict with themselves and with the whole directory.
+        let entrylk = |w: &mut RequestBytes<'_>, name: &[u8], cmd| Request::Entrylk {
+            domain: w.put(b"d").unwrap(),
+            loc: root,
+            basename: if name.is_empty() {
+                Span::EMPTY
+            } else {
+                w.put(name).unwrap()
+            },
+            cmd,
+            ty: 1,
+        };
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"A", |w| entrylk(w, b"x", 2))),
+            Some((0, 0))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", |w| entrylk(w, b"x", 2))),
+            Some((-1, errno::EAGAIN))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", |w| entrylk(w, b"y", 2))),
+            Some((0, 0))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"C", |w| entrylk(w, b"", 2))),
+            Some((-1, errno::EAGAIN))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"A", |w| entrylk(w, b"x", 1))),
+            Some((0, 0))
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"A", |w| entrylk(w, b"x", 1))),
+            Some((-1, errno::EINVAL))
+        );
+        // lk through two fds of one file: the gfid is learnt from create's reply and open.
+        let d = c.call(&mut e, |w| Request::Create {
+            loc: path(w, "/f"),
+            flags: 0o102,
+            mode: 0o644,
+            umask: 0,
+            fd: Fd(1),
+            xdata: Xdata::default(),
+        });
+        let g = entry_gfid(&d);
+        c.call(&mut e, |_| Request::Open {
             loc: Loc {
-                gfid: Gfid::ROOT,
+                gfid: g,
                 ..Loc::default()
             },
-            cmd: 6,
-            lock: Default::default(),
+            flags: 2,
+            fd: Fd(2),
         });
-        assert_eq!(d.reply.op_errno, errno::ENOSYS);
-        let _ = Local::None;
+        let lk = |fd, cmd, lock| {
+            move |_: &mut RequestBytes<'_>| Request::Lk {
+                fd: Fd(fd),
+                cmd,
+                lock,
+            }
+        };
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"A", lk(1, 6, flock(1, 0, 100)))),
+            Some((0, 0))
+        );
+        let d = as_owner(&mut c, &mut e, b"B", lk(2, 5, flock(0, 50, 1))).unwrap();
+        assert_eq!(
+            d.reply.body,
+            Body::Lock {
+                lock: flock(1, 0, 100)
+            },
+            "GETLK names the holder"
+        );
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", lk(2, 6, flock(0, 50, 1)))),
+            Some((-1, errno::EAGAIN))
+        );
+        // Releasing the fd the lock was taken through drops it.
+        c.call(&mut e, |_| Request::Release { fd: Fd(1) });
+        assert_eq!(
+            ret(as_owner(&mut c, &mut e, b"B", lk(2, 6, flock(0, 50, 1)))),
+            Some((0, 0))
+        );
+        check_balanced(&e);
     });
 }

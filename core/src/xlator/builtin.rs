@@ -7,7 +7,8 @@
 //! | `storage/posix` | served by the shell: each fop is an [`Output::Io`](super::engine::Output::Io) |
 //! | `debug/trace` | [`Trace`] |
 //! | `debug/io-stats` | [`IoStats`] |
-//! | `performance/write-behind`, `features/locks` | pass-through to the first child (not yet implemented) |
+//! | `features/locks` | [`Locks`] |
+//! | `performance/write-behind` | pass-through to the first child (not yet implemented) |
 //! | `cluster/distribute`, `cluster/replicate` | every fop fails ENOTSUP (not yet implemented) |
 
 use core::fmt;
@@ -20,6 +21,7 @@ use super::frame::FrameRef;
 use super::graph::Graph;
 use super::iatt::Gfid;
 use super::io_stats::IoStats;
+use super::locks::Locks;
 use super::options::Value;
 use super::ram::RamFs;
 use super::trace::Trace;
@@ -40,6 +42,8 @@ pub enum Builtin<'m> {
     Trace(Trace),
     /// `debug/io-stats`.
     IoStats(IoStats),
+    /// `features/locks`.
+    Locks(Locks),
     /// A type whose fops are not implemented: each fails with ENOTSUP.
     Unsupported,
 }
@@ -84,6 +88,7 @@ impl Translator for Builtin<'_> {
             Builtin::Shell => cx.park(frame, req),
             Builtin::Trace(t) => t.call(cx, frame, req),
             Builtin::IoStats(s) => s.call(cx, frame, req),
+            Builtin::Locks(l) => l.call(cx, frame, req),
             Builtin::Unsupported => cx.unwind(frame, Reply::error(errno::ENOTSUP)),
         }
     }
@@ -97,6 +102,7 @@ impl Translator for Builtin<'_> {
         match self {
             Builtin::Trace(t) => t.unwound(cx, frame, from),
             Builtin::IoStats(s) => s.unwound(cx, frame, from),
+            Builtin::Locks(l) => l.unwound(cx, frame, from),
             _ => cx.unwind(frame, from.reply),
         }
     }
@@ -155,7 +161,8 @@ impl<'m> Builtin<'m> {
                 Some(Kind::Posix) => Builtin::Shell,
                 Some(Kind::Trace) => Builtin::Trace(Trace::from_graph(g, i)),
                 Some(Kind::IoStats) => Builtin::IoStats(IoStats::new(now)),
-                Some(Kind::WriteBehind | Kind::Locks) => Builtin::PassThrough,
+                Some(Kind::Locks) => Builtin::Locks(Locks::default()),
+                Some(Kind::WriteBehind) => Builtin::PassThrough,
                 Some(Kind::Distribute | Kind::Replicate) | None => Builtin::Unsupported,
             };
             t.push(b)

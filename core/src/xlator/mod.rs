@@ -23,6 +23,7 @@
 //! - [`builtin`]: the built-in translators as one table type made from a [`Graph`].
 //! - [`ram`], [`ram_store`]: `storage/ram`, an in-memory filesystem over a caller's arena.
 //! - [`trace`]: `debug/trace`'s lines (§5.1). [`io_stats`]: `debug/io-stats` counters and dump.
+//! - [`locks`]: `features/locks`: inodelk, entrylk and lk, EAGAIN or FIFO waits (§5.7).
 //! - [`dht_hash`]: `gf_dm_hashfn`, DHT's name hash (§5.3).
 //!
 //! ```
@@ -50,6 +51,7 @@ pub mod iatt;
 pub mod init;
 pub mod io_stats;
 pub mod lex;
+pub mod locks;
 pub mod notify;
 pub mod options;
 pub mod ram;

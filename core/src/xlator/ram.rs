@@ -862,7 +862,7 @@ impl<'m> RamFs<'m> {
                     offset
                 };
                 let bytes = cx.bytes(f, data).map_err(|_| errno::EINVAL)?;
-                let grow = (at + bytes.len() as u64).saturating_sub(n.size);
+                let grow = at.saturating_add(bytes.len() as u64).saturating_sub(n.size);
                 self.room(grow)?;
                 let pre = self.st.iatt(i);
                 self.st.write(i, at, bytes)?;
