@@ -73,7 +73,7 @@ fn request(w: &mut RequestBytes<'_>, inp: &mut Input<'_>) -> Request {
         gfid_req: (op & 0x80 != 0).then(|| Gfid([n as u8; 16])),
     };
     let off = u64::from(n) * 61;
-    match op % 24 {
+    match op % 26 {
         0 => Request::Lookup {
             loc: loc(w, inp),
             xdata: x,
@@ -269,9 +269,16 @@ pub fn check(data: &[u8]) {
             0 | 1 => {
                 let Some(buf) = free.pop() else { continue };
                 let mut w = RequestBytes::new(buf);
+                // Three lock owners, so features/locks sees conflicts.
+                let owner = [inp.u8().unwrap_or(0) % 3];
+                let lk_owner = w.put(&owner).unwrap_or_default();
                 let req = request(&mut w, &mut inp);
                 let (buf, len) = w.finish();
-                if let Err(r) = e.handle_request(now, Creds::default(), req, buf, len) {
+                let creds = Creds {
+                    lk_owner,
+                    ..Creds::default()
+                };
+                if let Err(r) = e.handle_request(now, creds, req, buf, len) {
                     free.push(r.buf);
                 }
             }
