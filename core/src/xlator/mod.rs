@@ -18,8 +18,9 @@
 //! - [`dirent`]: readdir(p) entries packed into a reply.
 //! - [`frame`]: call stacks and frames in fixed arenas, referenced by index and generation.
 //! - [`engine`]: the sans-IO [`Engine`] (requests and completions in, replies and outputs out),
-//!   the [`Translator`](engine::Translator) trait with upstream's default pass-through, and the
-//!   [`Ctx`](engine::Ctx) translators wind, tail-wind and unwind through.
+//!   and the [`Translator`](engine::Translator) trait with upstream's default pass-through.
+//! - [`ctx`]: [`Ctx`](ctx::Ctx), what translators wind, tail-wind and unwind through.
+//! - [`topology`]: each node's children, as the engine walks them.
 //! - [`builtin`]: the built-in translators as one table type made from a [`Graph`].
 //! - [`ram`], [`ram_store`]: `storage/ram`, an in-memory filesystem over a caller's arena.
 //! - [`trace`]: `debug/trace`'s lines (§5.1). [`io_stats`]: `debug/io-stats` counters and dump.
@@ -40,6 +41,7 @@
 
 pub mod args;
 pub mod builtin;
+pub mod ctx;
 pub mod dht_hash;
 pub mod dirent;
 pub mod engine;
@@ -56,6 +58,8 @@ pub mod notify;
 pub mod options;
 pub mod ram;
 pub mod ram_store;
+mod ram_xattr;
+pub mod topology;
 pub mod trace;
 pub mod types;
 pub mod volfile;

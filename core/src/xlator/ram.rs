@@ -17,13 +17,11 @@ const O_CREAT: i32 = 0o100;
 const O_EXCL: i32 = 0o200;
 const O_TRUNC: i32 = 0o1000;
 const O_APPEND: i32 = 0o2000;
-const XATTR_CREATE: i32 = 1;
-const XATTR_REPLACE: i32 = 2;
 
 /// An in-memory filesystem.
 #[derive(Debug)]
 pub struct RamFs<'m> {
-    st: Store<'m>,
+    pub(super) st: Store<'m>,
     /// `size-limit`: most data bytes (0: the arena's).
     size_limit: u64,
     next_gfid: u64,
@@ -76,7 +74,11 @@ impl<'m> RamFs<'m> {
         cx.unwind(frame, r)
     }
 
-    fn name<'c, L: Default>(cx: &'c Ctx<'_, '_, L>, f: FrameRef, s: Span) -> Res<&'c [u8]> {
+    pub(super) fn name<'c, L: Default>(
+        cx: &'c Ctx<'_, '_, L>,
+        f: FrameRef,
+        s: Span,
+    ) -> Res<&'c [u8]> {
         cx.bytes(f, s).map_err(|_| errno::EINVAL)
     }
 
@@ -167,7 +169,7 @@ impl<'m> RamFs<'m> {
         }
     }
 
-    fn touch(&mut self, i: u16, now: u64, m: bool) {
+    pub(super) fn touch(&mut self, i: u16, now: u64, m: bool) {
         if let Ok(n) = self.st.inode_mut(i) {
             if m {
                 n.times[1] = time(now);
@@ -452,124 +454,6 @@ impl<'m> RamFs<'m> {
             len: w.len() as u32,
         };
         Ok(Reply::ok(w.count() as i32, Body::Entries { data }))
-    }
-
-    fn getxattr<L: Default>(
-        &self,
-        cx: &mut Ctx<'_, '_, L>,
-        f: FrameRef,
-        i: u16,
-        name: Span,
-    ) -> Res<Reply> {
-        let mut key: heapless::Vec<u8, { super::ram_store::XATTR_NAME_MAX }> = heapless::Vec::new();
-        let n = Self::name(cx, f, name)?;
-        let list = n.is_empty();
-        if !list {
-            key = heapless::Vec::from_slice(n).map_err(|_| errno::ENODATA)?;
-        }
-        let (area, base) = cx.scratch(f).map_err(|_| errno::EIO)?;
-        let mut len = 0usize;
-        for x in self.st.xattrs.iter().filter(|x| x.used && x.ino == i) {
-            let part: &[&[u8]] = if list {
-                &[&x.name, b"\0"]
-            } else if x.name == key {
-                &[&x.value]
-            } else {
-                continue;
-            };
-            for p in part {
-                let d = area.get_mut(len..len + p.len()).ok_or(errno::ERANGE)?;
-                d.copy_from_slice(p);
-                len += p.len();
-            }
-            if !list {
-                return Ok(Reply::ok(
-                    len as i32,
-                    Body::Xattr {
-                        value: Span {
-                            off: base,
-                            len: len as u32,
-                        },
-                    },
-                ));
-            }
-        }
-        if !list {
-            return Err(errno::ENODATA);
-        }
-        Ok(Reply::ok(
-            len as i32,
-            Body::Xattr {
-                value: Span {
-                    off: base,
-                    len: len as u32,
-                },
-            },
-        ))
-    }
-
-    fn setxattr<L: Default>(
-        &mut self,
-        cx: &Ctx<'_, '_, L>,
-        f: FrameRef,
-        i: u16,
-        name: Span,
-        value: Span,
-        flags: i32,
-    ) -> Res<Reply> {
-        let n = Self::name(cx, f, name)?;
-        let v = Self::name(cx, f, value)?;
-        if n.is_empty() {
-            return Err(errno::EINVAL);
-        }
-        self.st.inode(i)?;
-        let existing = self
-            .st
-            .xattrs
-            .iter()
-            .position(|x| x.used && x.ino == i && x.name == n);
-        match (existing, flags & (XATTR_CREATE | XATTR_REPLACE)) {
-            (Some(_), XATTR_CREATE) => return Err(errno::EEXIST),
-            (None, XATTR_REPLACE) => return Err(errno::ENODATA),
-            _ => {}
-        }
-        let name = heapless::Vec::from_slice(n).map_err(|_| errno::ERANGE)?;
-        let value = heapless::Vec::from_slice(v).map_err(|_| errno::ENOSPC)?;
-        let slot = match existing {
-            Some(s) => s,
-            None => self
-                .st
-                .xattrs
-                .iter()
-                .position(|x| !x.used)
-                .ok_or(errno::ENOSPC)?,
-        };
-        let x = self.st.xattrs.get_mut(slot).ok_or(errno::ENOSPC)?;
-        x.used = true;
-        x.ino = i;
-        x.name = name;
-        x.value = value;
-        self.touch(i, cx.now(), false);
-        Ok(Reply::ok(0, Body::Empty))
-    }
-
-    fn removexattr<L: Default>(
-        &mut self,
-        cx: &Ctx<'_, '_, L>,
-        f: FrameRef,
-        i: u16,
-        name: Span,
-    ) -> Res<Reply> {
-        let n = Self::name(cx, f, name)?;
-        let x = self
-            .st
-            .xattrs
-            .iter_mut()
-            .find(|x| x.used && x.ino == i && x.name == n)
-            .ok_or(errno::ENODATA)?;
-        x.used = false;
-        self.touch(i, cx.now(), false);
-        Ok(Reply::ok(0, Body::Empty))
     }
 
     fn statfs(&self) -> Statvfs {
