@@ -269,3 +269,114 @@ impl<'a, L: Default> Ctx<'_, 'a, L> {
             .map_err(|_| CallError::OutputFull)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::args::{errno, Body, Fd, Reply, Request};
+    use super::super::engine::{CallError, Engine, Translator, Unwound};
+    use super::super::frame::{Creds, FrameRef};
+    use super::super::topology::Topology;
+    use super::super::types::BUILTIN;
+    use super::super::{Graph, Volfile};
+    use super::Ctx;
+    use std::vec::Vec;
+
+    /// A translator that tries each misuse once and records what the machinery said.
+    #[derive(Default)]
+    struct Probe {
+        said: Vec<Result<(), CallError>>,
+        leaf: bool,
+    }
+
+    impl Translator for Probe {
+        type Local = u32;
+
+        fn call(
+            &mut self,
+            cx: &mut Ctx<'_, '_, u32>,
+            f: FrameRef,
+            req: Request,
+        ) -> Result<(), CallError> {
+            if self.leaf {
+                return cx.unwind(f, Reply::ok(0, Body::Empty));
+            }
+            let child = cx.first_child().ok_or(CallError::NoChild)?;
+            *cx.local(f)? = 7;
+            self.said.push(cx.wind(f, 99, req).map(|_| ()));
+            let c = cx.wind(f, child, req)?;
+            // The child's frame is not ours, and we may not unwind before it has.
+            self.said.push(cx.unwind(c, Reply::error(errno::EIO)));
+            self.said.push(cx.unwind(f, Reply::ok(0, Body::Empty)));
+            Ok(())
+        }
+
+        fn unwound(
+            &mut self,
+            cx: &mut Ctx<'_, '_, u32>,
+            f: FrameRef,
+            from: Unwound,
+        ) -> Result<(), CallError> {
+            assert_eq!(*cx.local(f)?, 7, "local survives the wind");
+            assert_eq!(
+                FrameRef::from_cookie(from.cookie).index(),
+                1,
+                "default cookie: the child frame"
+            );
+            self.said.push(cx.unwind(
+                f,
+                Reply::ok(
+                    0,
+                    Body::Attr {
+                        buf: Default::default(),
+                    },
+                ),
+            ));
+            self.said.push(cx.unwind(f, from.reply));
+            self.said.push(cx.unwind(f, from.reply));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn misuse_is_refused_with_a_typed_error_and_the_frame_survives() {
+        let src = b"volume a\n type storage/ram\n option size-limit 0\nend-volume\n\
+                    volume b\n type debug/io-stats\n subvolumes a\nend-volume\n";
+        let vf: Volfile<'_, 4, 4, 4> = Volfile::parse(src).unwrap();
+        let g = Graph::build(&vf, BUILTIN).unwrap();
+        let topo = Topology::<4, 4>::from_graph(&g);
+        let mut xls = [
+            Probe {
+                leaf: true,
+                ..Probe::default()
+            },
+            Probe::default(),
+        ];
+        let mut buf = [0u8; 16];
+        let mut e: Engine<'_, Probe, 4, 2, 2> = Engine::new(topo.view(), &mut xls).unwrap();
+        e.handle_request(
+            1,
+            Creds::default(),
+            Request::Flush { fd: Fd(1) },
+            &mut buf,
+            0,
+        )
+        .unwrap();
+        let c = e.poll_reply().unwrap();
+        assert_eq!(c.reply.op_ret, 0);
+        let s = e.stats();
+        assert_eq!((s.frames, s.unwinds, s.live_frames, s.faults), (2, 2, 0, 0));
+        assert_eq!(
+            e.translators()[1].said,
+            [
+                Err(CallError::NotAChild { child: 99 }),
+                Err(CallError::NotYours),
+                Err(CallError::ChildrenOutstanding),
+                Err(CallError::Shape {
+                    fop: super::super::fop::Fop::Flush
+                }),
+                Ok(()),
+                Err(CallError::NotRunning),
+            ]
+        );
+    }
+}

@@ -422,3 +422,47 @@ impl Store<'_> {
         self.blocks.len().min(usize::from(NONE))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_chains_grow_shrink_and_zero_their_tails() {
+        let mut a: RamArena<4, 4, 4, 1> = RamArena::new();
+        let mut st = a.split();
+        st.format((0, 0)).unwrap();
+        let f = st
+            .alloc_inode(Inode {
+                used: true,
+                ty: IaType::Reg,
+                nlink: 1,
+                ..Inode::default()
+            })
+            .unwrap();
+        let data: std::vec::Vec<u8> = (0..=255u8).cycle().take(3 * BLOCK).collect();
+        st.write(f, 0, &data).unwrap();
+        assert_eq!((st.inode(f).unwrap().blocks, st.free_blocks), (3, 1));
+        // A fourth block fits, a fifth does not.
+        assert_eq!(st.write(f, 4 * BLOCK as u64, b"x"), Err(errno::ENOSPC));
+        st.resize(f, 700).unwrap();
+        assert_eq!(st.free_blocks, 2);
+        st.resize(f, 1500).unwrap();
+        let mut out = [1u8; 1600];
+        assert_eq!(st.read(f, 0, &mut out).unwrap(), 1500);
+        assert_eq!(&out[..700], &data[..700]);
+        assert!(
+            out[700..1500].iter().all(|&b| b == 0),
+            "shrunk bytes read back as zeros"
+        );
+        assert_eq!(st.read(f, 1500, &mut out).unwrap(), 0);
+        assert_eq!(st.iatt(f).blocks, 3);
+        st.resize(f, 0).unwrap();
+        assert_eq!(st.free_blocks, 4);
+        // The root cannot be released; an unnamed, unopened inode can.
+        st.release_if_unused(0);
+        st.inode_mut(f).unwrap().nlink = 0;
+        st.release_if_unused(f);
+        assert!(st.inode(0).is_ok() && st.inode(f).is_err());
+    }
+}
