@@ -32,7 +32,7 @@ impl<const V: usize, const L: usize> Topology<V, L> {
         t
     }
 
-    /// The borrowed form an [`Engine`] holds.
+    /// The borrowed form an [`Engine`](super::engine::Engine) holds.
     pub fn view(&self) -> Topo<'_> {
         Topo {
             spans: &self.spans,
