@@ -200,26 +200,33 @@ fn a_file_life_through_five_layers() {
             offset: 0,
             flags: 0o100001,
         });
+        // write-behind acknowledges at once, with zero-filled iatts (§5.5).
         assert_eq!(d.reply.op_ret, 12);
-        assert_eq!(post(&d).size, 12);
-        // A write past the end leaves a zero-filled hole.
+        assert_eq!(post(&d), Iatt::default());
+        // A write past the end leaves a zero-filled hole once it reaches the leaf.
         let d = c.call(&mut e, |w| Request::Writev {
             fd: Fd(1),
             data: w.put(b"!").unwrap(),
             offset: 1000,
             flags: 0,
         });
-        assert_eq!((post(&d).size, post(&d).blocks), (1001, 2));
+        assert_eq!(d.reply.op_ret, 1);
+        let Builtin::WriteBehind(wb) = &e.translators()[3] else {
+            panic!()
+        };
+        assert_eq!(wb.kept_bytes(), 13);
         let d = c.call(&mut e, |_| Request::Readv {
             fd: Fd(1),
             size: 4096,
             offset: 7,
             flags: 0,
         });
+        // The read depends on the kept writes: they go down first.
         let Body::Read { data, stbuf } = d.reply.body else {
             panic!("{d:?}")
         };
         assert_eq!(d.reply.op_ret, 994);
+        assert_eq!(stbuf.blocks, 2);
         assert_eq!(&d.bytes(data)[..7], b"world\0\0");
         assert_eq!(d.bytes(data)[993], b'!');
         assert_eq!(stbuf.size, 1001);
@@ -415,7 +422,12 @@ fn pass_through_layers_cost_no_frame_and_io_stats_counts() {
 
 #[test]
 fn trace_lines_in_upstream_format() {
-    with_graph!(STACK, 64, 4, |e, c| {
+    // trace above write-behind and locks, so it sees every write.
+    let src = "volume ram\n type storage/ram\n option size-limit 0\nend-volume\n\
+        volume locks\n type features/locks\n subvolumes ram\nend-volume\n\
+        volume wb\n type performance/write-behind\n subvolumes locks\nend-volume\n\
+        volume tr\n type debug/trace\n option log-file yes\n subvolumes wb\nend-volume\n";
+    with_graph!(src, 64, 4, |e, c| {
         let d = c.call(&mut e, |w| Request::Lookup {
             loc: path(w, "/"),
             xdata: Xdata::default(),
@@ -423,7 +435,7 @@ fn trace_lines_in_upstream_format() {
         let lines: Vec<_> = std::iter::from_fn(|| e.poll_output())
             .map(|o| match o {
                 Output::Trace { xl, line } => {
-                    assert_eq!(xl, 2);
+                    assert_eq!(xl, 3);
                     line.to_string()
                 }
                 o => panic!("{o:?}"),
@@ -969,6 +981,65 @@ fn locks_conflict_per_domain_refuse_or_wait_and_wake_in_order() {
             ret(as_owner(&mut c, &mut e, b"B", lk(2, 6, flock(0, 50, 1)))),
             Some((0, 0))
         );
+        check_balanced(&e);
+    });
+}
+
+#[test]
+fn write_behind_lies_within_the_window_and_reports_failures_at_flush() {
+    let src = "volume ram\n type storage/ram\n option size-limit 0\nend-volume\n\
+        volume wb\n type performance/write-behind\n subvolumes ram\nend-volume\n";
+    with_graph!(src, 64, 4, |e, c| {
+        let create = |fd: u64, flags| {
+            move |w: &mut RequestBytes<'_>| Request::Create {
+                loc: w.path(format!("/f{fd}").as_bytes()).unwrap(),
+                flags,
+                mode: 0o644,
+                umask: 0,
+                fd: Fd(fd),
+                xdata: Xdata::default(),
+            }
+        };
+        let write = |fd, flags, n: usize| {
+            move |w: &mut RequestBytes<'_>| Request::Writev {
+                fd: Fd(fd),
+                data: w.put(&vec![b'x'; n]).unwrap(),
+                offset: 0,
+                flags,
+            }
+        };
+        c.call(&mut e, create(1, 0o102));
+        // O_SYNC is never lied: the leaf's post-op size comes back.
+        let d = c.call(&mut e, write(1, 0o4010000, 10));
+        assert_eq!(post(&d).size, 10);
+        // Over the window (4 KiB here): written through.
+        let d = c.call(&mut e, write(1, 0, 5000));
+        assert_eq!(post(&d).size, 5000);
+        // A lied write to an fd the leaf refuses (opened read-only): flush reports it once.
+        c.call(&mut e, create(2, 0o100));
+        let d = c.call(&mut e, write(2, 0, 3));
+        assert_eq!((d.reply.op_ret, post(&d)), (3, Iatt::default()));
+        let d = c.call(&mut e, |_| Request::Flush { fd: Fd(2) });
+        assert_eq!(d.reply, Reply::error(errno::EBADF));
+        let d = c.call(&mut e, |_| Request::Flush { fd: Fd(2) });
+        assert_eq!(d.reply.op_ret, 0);
+        // Kept writes of other fds stay kept; fsync sends them.
+        let d = c.call(&mut e, write(1, 0, 7));
+        assert_eq!(post(&d), Iatt::default());
+        c.call(&mut e, |_| Request::Fstat { fd: Fd(2) });
+        let Builtin::WriteBehind(wb) = &e.translators()[1] else {
+            panic!()
+        };
+        assert_eq!(wb.kept_bytes(), 7);
+        let d = c.call(&mut e, |_| Request::Fsync {
+            fd: Fd(1),
+            datasync: false,
+        });
+        assert_eq!(d.reply.op_ret, 0);
+        let Builtin::WriteBehind(wb) = &e.translators()[1] else {
+            panic!()
+        };
+        assert_eq!(wb.kept_bytes(), 0);
         check_balanced(&e);
     });
 }

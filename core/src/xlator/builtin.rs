@@ -8,7 +8,7 @@
 //! | `debug/trace` | [`Trace`] |
 //! | `debug/io-stats` | [`IoStats`] |
 //! | `features/locks` | [`Locks`] |
-//! | `performance/write-behind` | pass-through to the first child (not yet implemented) |
+//! | `performance/write-behind` | [`WriteBehind`] |
 //! | `cluster/distribute`, `cluster/replicate` | every fop fails ENOTSUP (not yet implemented) |
 
 use core::fmt;
@@ -26,6 +26,7 @@ use super::options::Value;
 use super::ram::RamFs;
 use super::trace::Trace;
 use super::types::Kind;
+use super::write_behind::{Draining, WbLocal, WriteBehind};
 
 /// A built-in translator.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub enum Builtin<'m> {
     IoStats(IoStats),
     /// `features/locks`.
     Locks(Locks),
+    /// `performance/write-behind`.
+    WriteBehind(WriteBehind),
     /// A type whose fops are not implemented: each fails with ENOTSUP.
     Unsupported,
 }
@@ -56,6 +59,20 @@ pub enum Local {
     None,
     /// trace: the gfid of the call, for its unwind line.
     Gfid(Gfid),
+    /// write-behind: kept writes on their way down before a fop.
+    Draining(Draining),
+}
+
+impl WbLocal for Local {
+    fn draining(&mut self) -> Option<&mut Draining> {
+        match self {
+            Local::Draining(d) => Some(d),
+            _ => None,
+        }
+    }
+    fn from_draining(d: Draining) -> Self {
+        Local::Draining(d)
+    }
 }
 
 impl From<Gfid> for Local {
@@ -68,7 +85,7 @@ impl From<Local> for Option<Gfid> {
     fn from(l: Local) -> Self {
         match l {
             Local::Gfid(g) => Some(g),
-            Local::None => None,
+            _ => None,
         }
     }
 }
@@ -89,6 +106,7 @@ impl Translator for Builtin<'_> {
             Builtin::Trace(t) => t.call(cx, frame, req),
             Builtin::IoStats(s) => s.call(cx, frame, req),
             Builtin::Locks(l) => l.call(cx, frame, req),
+            Builtin::WriteBehind(w) => w.call(cx, frame, req),
             Builtin::Unsupported => cx.unwind(frame, Reply::error(errno::ENOTSUP)),
         }
     }
@@ -103,6 +121,7 @@ impl Translator for Builtin<'_> {
             Builtin::Trace(t) => t.unwound(cx, frame, from),
             Builtin::IoStats(s) => s.unwound(cx, frame, from),
             Builtin::Locks(l) => l.unwound(cx, frame, from),
+            Builtin::WriteBehind(w) => w.unwound(cx, frame, from),
             _ => cx.unwind(frame, from.reply),
         }
     }
@@ -162,7 +181,13 @@ impl<'m> Builtin<'m> {
                 Some(Kind::Trace) => Builtin::Trace(Trace::from_graph(g, i)),
                 Some(Kind::IoStats) => Builtin::IoStats(IoStats::new(now)),
                 Some(Kind::Locks) => Builtin::Locks(Locks::default()),
-                Some(Kind::WriteBehind) => Builtin::PassThrough,
+                Some(Kind::WriteBehind) => {
+                    let window = match g.option(i, "cache-size") {
+                        Some(Value::Size(n)) => n,
+                        _ => 1 << 20,
+                    };
+                    Builtin::WriteBehind(WriteBehind::new(window))
+                }
                 Some(Kind::Distribute | Kind::Replicate) | None => Builtin::Unsupported,
             };
             t.push(b)

@@ -131,6 +131,28 @@ impl<'a, L: Default> Ctx<'_, 'a, L> {
         Ok((a, b, base))
     }
 
+    /// Appends `bytes` to the request bytes of `frame`'s stack (shrinking the reply area), for
+    /// a translator that winds a call of its own with bytes it kept (write-behind's cache).
+    pub fn push_bytes(&mut self, frame: FrameRef, bytes: &[u8]) -> Result<Span, CallError> {
+        let f = self.pool.get(frame).ok_or(CallError::Stale)?;
+        let s = self
+            .stacks
+            .get_mut(usize::from(f.stack))
+            .ok_or(CallError::Stale)?;
+        let end = s.req_len + bytes.len();
+        let buf = s.buf.as_deref_mut().unwrap_or_default();
+        let dst = buf
+            .get_mut(s.req_len..end)
+            .ok_or(CallError::BufferFull { needed: end })?;
+        dst.copy_from_slice(bytes);
+        let span = Span {
+            off: u32::try_from(s.req_len).map_err(|_| CallError::Span)?,
+            len: u32::try_from(bytes.len()).map_err(|_| CallError::Span)?,
+        };
+        s.req_len = end;
+        Ok(span)
+    }
+
     /// STACK_WIND (cookie = the new frame) to `child`.
     pub fn wind(
         &mut self,

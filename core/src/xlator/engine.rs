@@ -80,6 +80,11 @@ pub enum CallError {
     Span,
     /// The output queue is full (a parked fop could not be handed to the shell).
     OutputFull,
+    /// The request buffer is too small for bytes a translator adds.
+    BufferFull {
+        /// The buffer size needed.
+        needed: usize,
+    },
 }
 
 impl CallError {
@@ -88,6 +93,7 @@ impl CallError {
         match self {
             CallError::Exhausted { .. } | CallError::OutputFull => errno::EAGAIN,
             CallError::NoChild => errno::ENOTCONN,
+            CallError::BufferFull { .. } => errno::ENOBUFS,
             _ => errno::EIO,
         }
     }
@@ -111,6 +117,9 @@ impl fmt::Display for CallError {
             CallError::Shape { fop } => write!(f, "the reply does not fit {fop}'s callback"),
             CallError::Span => f.write_str("a span lies past the request buffer"),
             CallError::OutputFull => f.write_str("the output queue is full; poll outputs"),
+            CallError::BufferFull { needed } => {
+                write!(f, "the request buffer needs {needed} bytes")
+            }
         }
     }
 }
@@ -619,9 +628,13 @@ impl<'a, X: Translator, const F: usize, const S: usize, const E: usize> Engine<'
             return;
         };
         if let Err(e) = f(xl, &mut cx) {
-            if matches!(e, CallError::Exhausted { .. }) {
-                // Already counted where the wind was refused.
-            } else {
+            // Running out of frames, output slots or buffer is a capacity limit, not misuse
+            // (refused winds are counted where they were refused).
+            let capacity = matches!(
+                e,
+                CallError::Exhausted { .. } | CallError::OutputFull | CallError::BufferFull { .. }
+            );
+            if !capacity {
                 cx.stats.faults += 1;
             }
             // The frame fails with the error's errno if its translator left it running.

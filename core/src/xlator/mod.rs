@@ -25,6 +25,7 @@
 //! - [`ram`], [`ram_store`]: `storage/ram`, an in-memory filesystem over a caller's arena.
 //! - [`trace`]: `debug/trace`'s lines (§5.1). [`io_stats`]: `debug/io-stats` counters and dump.
 //! - [`locks`]: `features/locks`: inodelk, entrylk and lk, EAGAIN or FIFO waits (§5.7).
+//! - [`write_behind`]: `performance/write-behind`: lied writes, deferred errors (§5.5).
 //! - [`dht_hash`]: `gf_dm_hashfn`, DHT's name hash (§5.3).
 //!
 //! ```
@@ -63,6 +64,7 @@ pub mod topology;
 pub mod trace;
 pub mod types;
 pub mod volfile;
+pub mod write_behind;
 
 pub use args::{Reply, Request};
 pub use engine::Engine;
