@@ -7,9 +7,9 @@
 //!
 //! - Each graph is volfile text: storage/ram at the bottom and a chain of 0, 1, 4 or 16 layers
 //!   of one kind above it, parsed, built and run by `Engine` with a 64-frame pool.
-//! - Layer kinds: `performance/write-behind` (not yet implemented: a pure STACK_WIND_TAIL
-//!   pass-through), `debug/trace` with logging off (tail-winds too), and `debug/io-stats`
-//!   (a frame per layer: wind, callback, latency accounting, unwind).
+//! - Layer kinds: `features/locks` (fstat and writev are not lock fops: a pure
+//!   STACK_WIND_TAIL pass-through), `debug/trace` with logging off (tail-winds too), and
+//!   `debug/io-stats` (a frame per layer: wind, callback, latency accounting, unwind).
 //! - Fops: `fstat` on an open fd (the leaf does almost nothing, so the figure is the frame
 //!   machinery) and `writev` of 4 KiB at offset 0 (a realistic leaf cost).
 //! - ns/fop is the median over the reps of this thread's CPU time / ops (CPU time, because
@@ -76,7 +76,7 @@ fn cpu_ns() -> u64 {
 type Arena = RamArena<16, 16, 64, 4>;
 
 const KINDS: [(&str, &str); 3] = [
-    ("pass-through", "performance/write-behind"),
+    ("pass-through", "features/locks"),
     ("trace (off)", "debug/trace"),
     ("io-stats", "debug/io-stats"),
 ];
