@@ -1,5 +1,7 @@
 //! Keelson's Linux shell: binds `keelson-core` to files, sockets and processes.
 //!
+//! - [`brick`]: a GlusterFS brick directory in storage/posix's on-disk format (gfids, handles,
+//!   gfid2path), its fops by gfid and a consistency check.
 //! - [`configcmd`]: `keelctl config` — format, query and convert config-tree files.
 //! - [`daemon`]: keelsond's request daemon and the client library (libdaemon's wire protocol).
 //! - [`paths`]: default run directory, socket and pidfile.
@@ -17,6 +19,7 @@
 //! The binaries `keelctl` (operator tool), `keelsond` (host agent) and `test-reconnect` (OVS's
 //! FSM test language) are thin front ends over these modules.
 
+pub mod brick;
 pub mod configcmd;
 pub mod daemon;
 pub mod paths;

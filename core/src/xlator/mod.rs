@@ -11,6 +11,7 @@
 //! - [`notify`]: event propagation (PARENT_UP down, CHILD_* up and aggregated) and fini.
 //! - [`event`]: [`Event`], `glusterfs_event_t` with upstream's values.
 //! - [`fop`]: [`Fop`], `glusterfs_fop_t` with upstream's numbering, names and argument lists.
+//! - [`handle`]: storage/posix's on-disk names: [`Gfid`], `.glusterfs` handles, gfid2path keys.
 //!
 //! ```
 //! use keelson_core::xlator::{graph::AnyDirectory, types::BUILTIN, Graph, Volfile};
@@ -27,6 +28,7 @@
 pub mod event;
 pub mod fop;
 pub mod graph;
+pub mod handle;
 pub mod init;
 pub mod lex;
 pub mod notify;
@@ -37,5 +39,6 @@ pub mod volfile;
 pub use event::Event;
 pub use fop::Fop;
 pub use graph::{BrickVolumeId, Graph, GraphError, Host, Notice};
+pub use handle::Gfid;
 pub use lex::{Pos, Word};
 pub use volfile::{Error, ErrorKind, Volfile, Warning, WarningKind};
