@@ -29,9 +29,11 @@ fn scratch(name: &str) -> PathBuf {
         .join("brick")
         .join(name);
     if dir.join("mnt").exists() {
+        // Left mounted by an earlier run that was killed.
         let _ = Command::new("umount")
             .arg("-l")
             .arg(dir.join("mnt"))
+            .stderr(std::process::Stdio::null())
             .status();
     }
     let _ = fs::remove_dir_all(&dir);
