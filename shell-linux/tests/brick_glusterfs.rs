@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use keelson_core::xlator::handle::Gfid;
 use keelson_linux::brick::{self, check::check, Brick, Kind, SetAttr};
+use keelson_linux::volume::Volume;
 
 fn glusterfs() -> Option<PathBuf> {
     tools::find("glusterfs", "glusterfs-client")

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use keelson_core::xlator::handle::{self, Gfid, GFID2PATH_PREFIX, GFID_XATTR, HANDLE_DIR};
 
+use crate::volume::Volume;
+
 /// What kind of object an entry is (`ia_type`, §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -224,10 +226,9 @@ impl Brick {
         self.root.join(OsStr::from_bytes(&gfid.handle_path()))
     }
 
-    /// A path that reaches the object: the brick root itself for the root gfid, else its
-    /// handle (a directory's handle symlink resolves through its ancestors' handles; a
-    /// file's is a hard link to it).
-    pub fn path_of(&self, gfid: &Gfid) -> PathBuf {
+    /// The root itself for the root gfid, else the handle: a prefix for entry paths (the
+    /// kernel follows a directory handle's symlink in the middle of a path).
+    fn base(&self, gfid: &Gfid) -> PathBuf {
         if *gfid == Gfid::ROOT {
             self.root.clone()
         } else {
@@ -235,98 +236,31 @@ impl Brick {
         }
     }
 
-    fn entry_path(&self, parent: &Gfid, name: &OsStr) -> io::Result<PathBuf> {
-        Ok(self.path_of(parent).join(component(name)?))
-    }
-
-    /// The attributes of the object with this gfid.
-    pub fn stat(&self, gfid: &Gfid) -> io::Result<Attr> {
-        let m = fs::symlink_metadata(self.path_of(gfid)).map_err(not_found_is_estale)?;
-        Ok(Attr::from_meta(*gfid, &m))
-    }
-
-    /// Looks `name` up in `parent`. An object without a gfid (written to the brick behind
-    /// glusterfs's back) gets one here, with its handle, as posix heals on a lookup that
-    /// carries a `gfid-req` (which FUSE always sends).
-    pub fn lookup(&self, parent: &Gfid, name: &OsStr) -> io::Result<Attr> {
-        let path = self.entry_path(parent, name)?;
-        if parent == &Gfid::ROOT && name == HANDLE_DIR {
-            return Err(errno(libc::ENOENT));
+    /// A path that reaches the object itself: a file's or symlink's handle is a hard link to
+    /// it, while a directory's handle is a symlink, so for a directory the path goes through
+    /// it (`handle/.`) and every call acts on the directory, not on the link. A directory
+    /// handle is told from a symlink object's hard link as posix tells them: one link, and a
+    /// target of the `../../xx/yy/<gfid>/name` form. A missing handle is ESTALE.
+    pub fn path_of(&self, gfid: &Gfid) -> io::Result<PathBuf> {
+        let h = self.base(gfid);
+        if *gfid == Gfid::ROOT {
+            return Ok(h);
         }
-        let m = fs::symlink_metadata(&path)?;
-        let gfid = match xattr::get(&path, GFID_XATTR)?.and_then(|v| Gfid::from_slice(&v)) {
-            Some(g) => g,
-            None => {
-                let g = new_gfid()?;
-                xattr::set(&path, GFID_XATTR, &g.0, true)?;
-                self.link_handle(&g, parent, name, &path, m.is_dir())?;
-                g
-            }
-        };
-        Ok(Attr::from_meta(gfid, &m))
+        let m = fs::symlink_metadata(&h).map_err(not_found_is_estale)?;
+        if m.file_type().is_symlink()
+            && m.nlink() == 1
+            && fs::read_link(&h)?
+                .as_os_str()
+                .as_bytes()
+                .starts_with(b"../../")
+        {
+            return Ok(h.join("."));
+        }
+        Ok(h)
     }
 
-    /// Creates a regular file (O_EXCL) with `gfid`, owned by `owner` when given.
-    pub fn create(
-        &self,
-        parent: &Gfid,
-        name: &OsStr,
-        perm: u32,
-        gfid: &Gfid,
-        owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
-        let path = self.entry_path(parent, name)?;
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(perm & 0o7777)
-            .open(&path)?;
-        self.finish_entry(parent, name, &path, gfid, owner, false)
-    }
-
-    /// Creates a directory with `gfid`.
-    pub fn mkdir(
-        &self,
-        parent: &Gfid,
-        name: &OsStr,
-        perm: u32,
-        gfid: &Gfid,
-        owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
-        let path = self.entry_path(parent, name)?;
-        fs::DirBuilder::new().mode(perm & 0o7777).create(&path)?;
-        self.finish_entry(parent, name, &path, gfid, owner, true)
-    }
-
-    /// Creates a symlink to `target` with `gfid` (on the link itself).
-    pub fn symlink(
-        &self,
-        parent: &Gfid,
-        name: &OsStr,
-        target: &OsStr,
-        gfid: &Gfid,
-        owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
-        let path = self.entry_path(parent, name)?;
-        std::os::unix::fs::symlink(target, &path)?;
-        self.finish_entry(parent, name, &path, gfid, owner, false)
-    }
-
-    /// Creates a FIFO, socket or device node (`mode` carries the type bits).
-    pub fn mknod(
-        &self,
-        parent: &Gfid,
-        name: &OsStr,
-        mode: u32,
-        rdev: u64,
-        gfid: &Gfid,
-        owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
-        let path = self.entry_path(parent, name)?;
-        let kind = nix::sys::stat::SFlag::from_bits_truncate(mode & libc::S_IFMT);
-        let perm = nix::sys::stat::Mode::from_bits_truncate(mode & 0o7777);
-        nix::sys::stat::mknod(&path, kind, perm, rdev)?;
-        self.finish_entry(parent, name, &path, gfid, owner, false)
+    fn entry_path(&self, parent: &Gfid, name: &OsStr) -> io::Result<PathBuf> {
+        Ok(self.base(parent).join(component(name)?))
     }
 
     /// The gfid, ownership and handle of a new entry; on failure the entry is removed again,
@@ -399,9 +333,103 @@ impl Brick {
         xattr::remove(path, &key)
     }
 
-    /// A new name `newname` in `newparent` for the non-directory `gfid`.
-    pub fn link(&self, gfid: &Gfid, newparent: &Gfid, newname: &OsStr) -> io::Result<Attr> {
-        let src = self.path_of(gfid);
+    /// A non-directory's handle is removed once it is the only link left.
+    fn drop_handle_if_last(&self, gfid: &Gfid) -> io::Result<()> {
+        let h = self.handle(gfid);
+        match fs::symlink_metadata(&h) {
+            Ok(m) if m.nlink() <= 1 && !m.is_dir() => fs::remove_file(&h),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Volume for Brick {
+    fn stat(&self, gfid: &Gfid) -> io::Result<Attr> {
+        let m = fs::symlink_metadata(self.path_of(gfid)?).map_err(not_found_is_estale)?;
+        Ok(Attr::from_meta(*gfid, &m))
+    }
+
+    fn lookup(&self, parent: &Gfid, name: &OsStr) -> io::Result<Attr> {
+        let path = self.entry_path(parent, name)?;
+        if parent == &Gfid::ROOT && name == HANDLE_DIR {
+            return Err(errno(libc::ENOENT));
+        }
+        let m = fs::symlink_metadata(&path)?;
+        let gfid = match xattr::get(&path, GFID_XATTR)?.and_then(|v| Gfid::from_slice(&v)) {
+            Some(g) => g,
+            None => {
+                let g = new_gfid()?;
+                xattr::set(&path, GFID_XATTR, &g.0, true)?;
+                self.link_handle(&g, parent, name, &path, m.is_dir())?;
+                g
+            }
+        };
+        Ok(Attr::from_meta(gfid, &m))
+    }
+
+    fn create(
+        &self,
+        parent: &Gfid,
+        name: &OsStr,
+        perm: u32,
+        gfid: &Gfid,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<Attr> {
+        let path = self.entry_path(parent, name)?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(perm & 0o7777)
+            .open(&path)?;
+        self.finish_entry(parent, name, &path, gfid, owner, false)
+    }
+
+    fn mkdir(
+        &self,
+        parent: &Gfid,
+        name: &OsStr,
+        perm: u32,
+        gfid: &Gfid,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<Attr> {
+        let path = self.entry_path(parent, name)?;
+        fs::DirBuilder::new().mode(perm & 0o7777).create(&path)?;
+        self.finish_entry(parent, name, &path, gfid, owner, true)
+    }
+
+    fn symlink(
+        &self,
+        parent: &Gfid,
+        name: &OsStr,
+        target: &OsStr,
+        gfid: &Gfid,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<Attr> {
+        let path = self.entry_path(parent, name)?;
+        std::os::unix::fs::symlink(target, &path)?;
+        self.finish_entry(parent, name, &path, gfid, owner, false)
+    }
+
+    fn mknod(
+        &self,
+        parent: &Gfid,
+        name: &OsStr,
+        mode: u32,
+        rdev: u64,
+        gfid: &Gfid,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<Attr> {
+        let path = self.entry_path(parent, name)?;
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(mode & libc::S_IFMT);
+        let perm = nix::sys::stat::Mode::from_bits_truncate(mode & 0o7777);
+        nix::sys::stat::mknod(&path, kind, perm, rdev)?;
+        self.finish_entry(parent, name, &path, gfid, owner, false)
+    }
+
+    fn link(&self, gfid: &Gfid, newparent: &Gfid, newname: &OsStr) -> io::Result<Attr> {
+        let src = self.path_of(gfid)?;
         if fs::symlink_metadata(&src)
             .map_err(not_found_is_estale)?
             .is_dir()
@@ -414,8 +442,7 @@ impl Brick {
         self.stat(gfid)
     }
 
-    /// Removes a non-directory name; the handle goes with the last name.
-    pub fn unlink(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
+    fn unlink(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
         let path = self.entry_path(parent, name)?;
         let m = fs::symlink_metadata(&path)?;
         if m.is_dir() {
@@ -430,19 +457,7 @@ impl Brick {
         Ok(())
     }
 
-    /// A non-directory's handle is removed once it is the only link left.
-    fn drop_handle_if_last(&self, gfid: &Gfid) -> io::Result<()> {
-        let h = self.handle(gfid);
-        match fs::symlink_metadata(&h) {
-            Ok(m) if m.nlink() <= 1 && !m.is_dir() => fs::remove_file(&h),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Removes an empty directory and its handle.
-    pub fn rmdir(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
+    fn rmdir(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
         let path = self.entry_path(parent, name)?;
         if parent == &Gfid::ROOT && name == HANDLE_DIR {
             return Err(errno(libc::EPERM));
@@ -455,9 +470,7 @@ impl Brick {
         Ok(())
     }
 
-    /// Renames `oldname` in `oldparent` to `newname` in `newparent`, replacing what is there
-    /// as rename(2) does, and keeps handles and gfid2path xattrs in step.
-    pub fn rename(
+    fn rename(
         &self,
         oldparent: &Gfid,
         oldname: &OsStr,
@@ -502,10 +515,8 @@ impl Brick {
         self.stat(&sgfid)
     }
 
-    /// The entries of a directory (without `.`, `..` and the root's `.glusterfs`), each with
-    /// its attributes, in the backend's order.
-    pub fn readdir(&self, gfid: &Gfid) -> io::Result<Vec<DirEntry>> {
-        let dir = self.path_of(gfid);
+    fn readdir(&self, gfid: &Gfid) -> io::Result<Vec<DirEntry>> {
+        let dir = self.path_of(gfid)?;
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(not_found_is_estale)? {
             let e = e?;
@@ -523,9 +534,8 @@ impl Brick {
         Ok(out)
     }
 
-    /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at the end).
-    pub fn read(&self, gfid: &Gfid, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let f = File::open(self.path_of(gfid)).map_err(not_found_is_estale)?;
+    fn read(&self, gfid: &Gfid, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let f = File::open(self.path_of(gfid)?).map_err(not_found_is_estale)?;
         let mut done = 0;
         while done < buf.len() {
             match f.read_at(&mut buf[done..], offset + done as u64) {
@@ -538,11 +548,10 @@ impl Brick {
         Ok(done)
     }
 
-    /// Writes `data` at `offset` (with `sync`, durably, as O_SYNC/O_DSYNC writes are).
-    pub fn write(&self, gfid: &Gfid, offset: u64, data: &[u8], sync: bool) -> io::Result<Attr> {
+    fn write(&self, gfid: &Gfid, offset: u64, data: &[u8], sync: bool) -> io::Result<Attr> {
         let f = OpenOptions::new()
             .write(true)
-            .open(self.path_of(gfid))
+            .open(self.path_of(gfid)?)
             .map_err(not_found_is_estale)?;
         f.write_all_at(data, offset)?;
         if sync {
@@ -551,9 +560,8 @@ impl Brick {
         self.stat(gfid)
     }
 
-    /// Makes a file's data durable (`fsync`; `datasync` for fdatasync).
-    pub fn fsync(&self, gfid: &Gfid, datasync: bool) -> io::Result<()> {
-        let f = File::open(self.path_of(gfid)).map_err(not_found_is_estale)?;
+    fn fsync(&self, gfid: &Gfid, datasync: bool) -> io::Result<()> {
+        let f = File::open(self.path_of(gfid)?).map_err(not_found_is_estale)?;
         if datasync {
             f.sync_data()
         } else {
@@ -561,19 +569,17 @@ impl Brick {
         }
     }
 
-    /// Sets a file's size.
-    pub fn truncate(&self, gfid: &Gfid, size: u64) -> io::Result<Attr> {
+    fn truncate(&self, gfid: &Gfid, size: u64) -> io::Result<Attr> {
         let f = OpenOptions::new()
             .write(true)
-            .open(self.path_of(gfid))
+            .open(self.path_of(gfid)?)
             .map_err(not_found_is_estale)?;
         f.set_len(size)?;
         self.stat(gfid)
     }
 
-    /// Changes mode, owner and times; symlinks keep their mode (Linux has none to change).
-    pub fn setattr(&self, gfid: &Gfid, set: &SetAttr) -> io::Result<Attr> {
-        let path = self.path_of(gfid);
+    fn setattr(&self, gfid: &Gfid, set: &SetAttr) -> io::Result<Attr> {
+        let path = self.path_of(gfid)?;
         let m = fs::symlink_metadata(&path).map_err(not_found_is_estale)?;
         if let Some(perm) = set.perm {
             if !m.file_type().is_symlink() {
@@ -599,45 +605,39 @@ impl Brick {
         self.stat(gfid)
     }
 
-    /// A symlink's target.
-    pub fn readlink(&self, gfid: &Gfid) -> io::Result<PathBuf> {
-        fs::read_link(self.path_of(gfid)).map_err(not_found_is_estale)
+    fn readlink(&self, gfid: &Gfid) -> io::Result<PathBuf> {
+        fs::read_link(self.path_of(gfid)?).map_err(not_found_is_estale)
     }
 
-    /// A user-visible xattr; the gfid xattrs are posix's own.
-    pub fn getxattr(&self, gfid: &Gfid, name: &str) -> io::Result<Vec<u8>> {
-        xattr::get(&self.path_of(gfid), name)?.ok_or_else(|| errno(libc::ENODATA))
+    fn getxattr(&self, gfid: &Gfid, name: &str) -> io::Result<Vec<u8>> {
+        xattr::get(&self.path_of(gfid)?, name)?.ok_or_else(|| errno(libc::ENODATA))
     }
 
-    /// Sets an xattr; changing the gfid xattrs is refused (EPERM), as posix does.
-    pub fn setxattr(&self, gfid: &Gfid, name: &str, value: &[u8]) -> io::Result<()> {
+    fn setxattr(&self, gfid: &Gfid, name: &str, value: &[u8]) -> io::Result<()> {
         if internal_xattr(name) {
             return Err(errno(libc::EPERM));
         }
-        xattr::set(&self.path_of(gfid), name, value, false)
+        xattr::set(&self.path_of(gfid)?, name, value, false)
     }
 
-    /// Removes an xattr (the gfid xattrs are refused, EPERM).
-    pub fn removexattr(&self, gfid: &Gfid, name: &str) -> io::Result<()> {
+    fn removexattr(&self, gfid: &Gfid, name: &str) -> io::Result<()> {
         if internal_xattr(name) {
             return Err(errno(libc::EPERM));
         }
-        let path = self.path_of(gfid);
+        let path = self.path_of(gfid)?;
         if xattr::get(&path, name)?.is_none() {
             return Err(errno(libc::ENODATA));
         }
         xattr::remove(&path, name)
     }
 
-    /// The xattr names a client sees (without posix's own gfid xattrs).
-    pub fn listxattr(&self, gfid: &Gfid) -> io::Result<Vec<String>> {
-        let mut names = xattr::list(&self.path_of(gfid))?;
+    fn listxattr(&self, gfid: &Gfid) -> io::Result<Vec<String>> {
+        let mut names = xattr::list(&self.path_of(gfid)?)?;
         names.retain(|n| !internal_xattr(n));
         Ok(names)
     }
 
-    /// The brick file system's statistics.
-    pub fn statfs(&self) -> io::Result<nix::sys::statvfs::Statvfs> {
+    fn statfs(&self) -> io::Result<nix::sys::statvfs::Statvfs> {
         Ok(nix::sys::statvfs::statvfs(&self.root)?)
     }
 }
