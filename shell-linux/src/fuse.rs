@@ -25,8 +25,8 @@ use crate::volume::Volume;
 /// glusterfs's `entry-timeout` and `attribute-timeout` defaults.
 const TTL: Duration = Duration::from_secs(1);
 
-/// One entry of a directory listing: inode number, type, name.
-type Listed = (u64, FileType, std::ffi::OsString);
+/// One entry of a directory listing: its name and attributes (`.` and `..` have none).
+type Listed = (std::ffi::OsString, u64, FileType, Option<Attr>);
 
 /// The mount: a volume and the kernel's view of its inodes.
 pub struct Mount<V: Volume> {
@@ -162,6 +162,12 @@ fn xattr_reply(size: u32, data: &[u8], reply: ReplyXattr) {
 }
 
 impl<V: Volume> Filesystem for Mount<V> {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> io::Result<()> {
+        // Without READDIRPLUS the kernel still lists with plain READDIR.
+        let _ = config.add_capabilities(fuser::InitFlags::FUSE_DO_READDIRPLUS);
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.gfid(parent) {
             Ok(p) => self.entry(self.vol.lookup(&p, name), reply),
@@ -462,12 +468,12 @@ impl<V: Volume> Filesystem for Mount<V> {
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let r = (|| {
             let g = self.gfid(ino)?;
-            let mut list = vec![
-                (ino.0, FileType::Directory, ".".into()),
-                (ino.0, FileType::Directory, "..".into()),
+            let mut list: Vec<Listed> = vec![
+                (".".into(), ino.0, FileType::Directory, None),
+                ("..".into(), ino.0, FileType::Directory, None),
             ];
             for e in self.vol.readdir(&g)? {
-                list.push((e.attr.ino, kind(e.attr.kind), e.name));
+                list.push((e.name, e.attr.ino, kind(e.attr.kind), Some(e.attr)));
             }
             let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
             self.dirs.lock().map_err(|_| Errno::EIO)?.insert(fh, list);
@@ -494,8 +500,60 @@ impl<V: Volume> Filesystem for Mount<V> {
             return reply.error(Errno::EBADF);
         };
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-        for (i, (ino, k, name)) in list.iter().enumerate().skip(skip) {
+        for (i, (name, ino, k, _)) in list.iter().enumerate().skip(skip) {
             if reply.add(INodeNo(*ino), i as u64 + 1, *k, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    /// READDIRPLUS, as glusterfs's bridge uses by default: the listing with each entry's
+    /// attributes, so that the kernel needs no LOOKUP per name (`ls -l`, `rm -r`). Each entry
+    /// the kernel takes counts as a lookup; `.` and `..` do not.
+    fn readdirplus(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: fuser::ReplyDirectoryPlus,
+    ) {
+        let Ok(dirs) = self.dirs.lock() else {
+            return reply.error(Errno::EIO);
+        };
+        let Some(list) = dirs.get(&fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        for (i, (name, ino, _, attr)) in list.iter().enumerate().skip(skip) {
+            let next = i as u64 + 1;
+            let full = match attr {
+                None => {
+                    let fa = file_attr(&Attr::placeholder(*ino));
+                    reply.add(
+                        INodeNo(*ino),
+                        next,
+                        name,
+                        &Duration::ZERO,
+                        &fa,
+                        Generation(0),
+                    )
+                }
+                Some(a) => match self.remember(a) {
+                    Ok(fa) => {
+                        let full = reply.add(INodeNo(*ino), next, name, &TTL, &fa, Generation(0));
+                        if full {
+                            // Not sent: the kernel will not count it.
+                            self.forget(req, INodeNo(*ino), 1);
+                        }
+                        full
+                    }
+                    // An inode number clash: list it without attributes rather than lie.
+                    Err(_) => continue,
+                },
+            };
+            if full {
                 break;
             }
         }

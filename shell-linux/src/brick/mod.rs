@@ -97,6 +97,27 @@ pub struct Attr {
 }
 
 impl Attr {
+    /// Attributes that say nothing but the inode number (for `.` and `..` in listings).
+    pub fn placeholder(ino: u64) -> Attr {
+        Attr {
+            gfid: Gfid::NULL,
+            ino,
+            kind: Kind::Dir,
+            perm: 0,
+            nlink: 0,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            blocks: 0,
+            blksize: 0,
+            rdev: 0,
+            dev: 0,
+            atime: (0, 0),
+            mtime: (0, 0),
+            ctime: (0, 0),
+        }
+    }
+
     fn from_meta(gfid: Gfid, m: &fs::Metadata) -> Attr {
         let kind = Kind::of(m.mode());
         let nlink = u32::try_from(m.nlink()).unwrap_or(u32::MAX);
@@ -263,6 +284,16 @@ impl Brick {
         Ok(self.base(parent).join(component(name)?))
     }
 
+    /// A file's data through its handle (no need to tell a directory handle apart: opening
+    /// one for data fails with EISDIR, as the fop should).
+    fn open_data(&self, gfid: &Gfid, write: bool) -> io::Result<File> {
+        OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .open(self.base(gfid))
+            .map_err(not_found_is_estale)
+    }
+
     /// The gfid, ownership and handle of a new entry; on failure the entry is removed again,
     /// so a failed create leaves nothing behind.
     fn finish_entry(
@@ -278,8 +309,15 @@ impl Brick {
             if gfid.is_null() {
                 return Err(errno(libc::EINVAL));
             }
+            // The entry was made with our own ids; change them only when the caller's differ.
             if let Some((uid, gid)) = owner {
-                std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+                let (euid, egid) = (
+                    nix::unistd::geteuid().as_raw(),
+                    nix::unistd::getegid().as_raw(),
+                );
+                if (uid, gid) != (euid, egid) {
+                    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+                }
             }
             xattr::set(path, GFID_XATTR, &gfid.0, true)?;
             self.link_handle(gfid, parent, name, path, dir)?;
@@ -310,15 +348,30 @@ impl Brick {
         dir: bool,
     ) -> io::Result<()> {
         let h = self.handle(gfid);
-        if let Some(fanout) = h.parent() {
-            let mut mk = fs::DirBuilder::new();
-            mk.mode(0o700);
-            mkdir_keep(&mk, fanout)?;
+        let target = if dir {
+            Some(dir_target(parent, name)?)
+        } else {
+            None
+        };
+        let make = || match &target {
+            Some(t) => std::os::unix::fs::symlink(t, &h),
+            None => fs::hard_link(path, &h),
+        };
+        // The fan-out directory usually exists already: make it only when the link says so.
+        match make() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(fanout) = h.parent() {
+                    let mut mk = fs::DirBuilder::new();
+                    mk.mode(0o700);
+                    mkdir_keep(&mk, fanout)?;
+                }
+                make()?;
+            }
+            r => r?,
         }
         if dir {
-            std::os::unix::fs::symlink(dir_target(parent, name)?, &h)
+            Ok(())
         } else {
-            fs::hard_link(path, &h)?;
             self.add_gfid2path(path, parent, name)
         }
     }
@@ -535,7 +588,7 @@ impl Volume for Brick {
     }
 
     fn read(&self, gfid: &Gfid, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let f = File::open(self.path_of(gfid)?).map_err(not_found_is_estale)?;
+        let f = self.open_data(gfid, false)?;
         let mut done = 0;
         while done < buf.len() {
             match f.read_at(&mut buf[done..], offset + done as u64) {
@@ -549,19 +602,16 @@ impl Volume for Brick {
     }
 
     fn write(&self, gfid: &Gfid, offset: u64, data: &[u8], sync: bool) -> io::Result<Attr> {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(self.path_of(gfid)?)
-            .map_err(not_found_is_estale)?;
+        let f = self.open_data(gfid, true)?;
         f.write_all_at(data, offset)?;
         if sync {
             f.sync_data()?;
         }
-        self.stat(gfid)
+        Ok(Attr::from_meta(*gfid, &f.metadata()?))
     }
 
     fn fsync(&self, gfid: &Gfid, datasync: bool) -> io::Result<()> {
-        let f = File::open(self.path_of(gfid)?).map_err(not_found_is_estale)?;
+        let f = self.open_data(gfid, false)?;
         if datasync {
             f.sync_data()
         } else {
@@ -570,12 +620,9 @@ impl Volume for Brick {
     }
 
     fn truncate(&self, gfid: &Gfid, size: u64) -> io::Result<Attr> {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(self.path_of(gfid)?)
-            .map_err(not_found_is_estale)?;
+        let f = self.open_data(gfid, true)?;
         f.set_len(size)?;
-        self.stat(gfid)
+        Ok(Attr::from_meta(*gfid, &f.metadata()?))
     }
 
     fn setattr(&self, gfid: &Gfid, set: &SetAttr) -> io::Result<Attr> {
