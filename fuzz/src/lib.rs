@@ -13,12 +13,14 @@
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
+//! - [`handle`]: storage/posix's gfid text, handle paths and gfid2path names.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
 pub mod binary;
 pub mod daemon;
+pub mod handle;
 pub mod input;
 pub mod jsonrpc;
 pub mod lookup;
