@@ -690,9 +690,55 @@ impl std::fmt::Display for MountError {
     }
 }
 
-/// Serves `vol` on `mountpoint` in the foreground until it is unmounted (`umount`,
-/// `fusermount -u`) or the process gets SIGTERM or SIGINT, which unmount it first.
-pub fn serve<V: Volume>(vol: V, mountpoint: &Path, fsname: &str) -> Result<(), MountError> {
+/// A mount running in its own threads; [`Running::stop`] unmounts it.
+pub struct Running {
+    /// Shared with a signal watcher (`serve`).
+    unmounter: std::sync::Arc<Mutex<fuser::SessionUnmounter>>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+    mountpoint: std::path::PathBuf,
+}
+
+impl Running {
+    /// The mount point.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Whether the session is still being served (it ends when someone unmounts it).
+    pub fn is_serving(&self) -> bool {
+        !self.thread.is_finished()
+    }
+
+    /// Unmounts (if still mounted) and waits for the session to end.
+    pub fn stop(self) -> Result<(), MountError> {
+        if !self.thread.is_finished() {
+            unmount(&self.unmounter, &self.mountpoint);
+        }
+        self.wait()
+    }
+
+    /// Waits until the mount is unmounted from outside.
+    pub fn wait(self) -> Result<(), MountError> {
+        let at = self.mountpoint.display().to_string();
+        match self.thread.join() {
+            Ok(r) => r.map_err(|e| MountError(format!("{at}: {e}"))),
+            Err(_) => Err(MountError(format!("{at}: the FUSE session panicked"))),
+        }
+    }
+}
+
+fn unmount(u: &Mutex<fuser::SessionUnmounter>, at: &Path) {
+    let r = match u.lock() {
+        Ok(mut u) => u.unmount(),
+        Err(p) => p.into_inner().unmount(),
+    };
+    if let Err(e) = r {
+        tracing::error!(mountpoint = %at.display(), "unmount: {e}");
+    }
+}
+
+/// Mounts `vol` on `mountpoint` and serves it from background threads.
+pub fn spawn<V: Volume>(vol: V, mountpoint: &Path, fsname: &str) -> Result<Running, MountError> {
     let mut cfg = fuser::Config::default();
     cfg.mount_options = vec![
         fuser::MountOption::FSName(fsname.to_string()),
@@ -706,21 +752,34 @@ pub fn serve<V: Volume>(vol: V, mountpoint: &Path, fsname: &str) -> Result<(), M
     cfg.n_threads = Some(4);
     let mut session = fuser::Session::new(Mount::new(vol), mountpoint, &cfg)
         .map_err(|e| MountError(format!("{}: cannot mount: {e}", mountpoint.display())))?;
-    // The session runs here; a signal thread unmounts it, which ends `run`.
-    let mut unmounter = session.unmount_callable();
+    let unmounter = std::sync::Arc::new(Mutex::new(session.unmount_callable()));
+    let thread = std::thread::Builder::new()
+        .name("fuse".into())
+        .spawn(move || session.run())?;
+    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    Ok(Running {
+        unmounter,
+        thread,
+        mountpoint: mountpoint.to_path_buf(),
+    })
+}
+
+/// Serves `vol` on `mountpoint` in the foreground until it is unmounted (`umount`,
+/// `fusermount -u`) or the process gets SIGTERM or SIGINT, which unmount it first.
+pub fn serve<V: Volume>(vol: V, mountpoint: &Path, fsname: &str) -> Result<(), MountError> {
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])?;
     let handle = signals.handle();
-    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    let running = spawn(vol, mountpoint, fsname)?;
+    let unmounter = running.unmounter.clone();
+    let at = mountpoint.to_path_buf();
     let watcher = std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             tracing::info!(signal = sig, "unmounting on signal");
-            if let Err(e) = unmounter.unmount() {
-                tracing::error!("unmount: {e}");
-            }
+            unmount(&unmounter, &at);
         }
     });
-    let r = session.run();
+    let r = running.wait();
     handle.close();
     let _ = watcher.join();
-    r.map_err(|e| MountError(format!("{}: {e}", mountpoint.display())))
+    r
 }

@@ -27,6 +27,20 @@ pub fn mount(volfile: &Path, mountpoint: &Path) -> Result<(), CmdError> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    let vol = open_volume(volfile)?;
+    crate::fuse::serve(vol, mountpoint, &fsname(volfile)).map_err(|e| CmdError(e.to_string()))
+}
+
+/// The file system name a mount shows (`mount`, `/proc/mounts`): the volfile's stem.
+pub fn fsname(volfile: &Path) -> String {
+    volfile
+        .file_stem()
+        .map_or_else(|| "keelson".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The volume a volfile describes, checked (parse, validation, init, activation) and ready to
+/// serve; graphs that cannot be served yet are refused naming the volume and its type.
+pub fn open_volume(volfile: &Path) -> Result<Brick, CmdError> {
     let src = Source::new(Some(volfile));
     let name = src.name();
     let opts = CheckOptions {
@@ -54,9 +68,5 @@ pub fn mount(volfile: &Path, mountpoint: &Path) -> Result<(), CmdError> {
             None => Err(CmdError(format!("{name}: the top volume has no type"))),
         }
     })?;
-    let brick = Brick::open(&dir).map_err(|e| CmdError(format!("{}: {e}", dir.display())))?;
-    let fsname = volfile
-        .file_stem()
-        .map_or_else(|| "keelson".into(), |s| s.to_string_lossy().into_owned());
-    crate::fuse::serve(brick, mountpoint, &fsname).map_err(|e| CmdError(e.to_string()))
+    Brick::open(&dir).map_err(|e| CmdError(format!("{}: {e}", dir.display())))
 }
