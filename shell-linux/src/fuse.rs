@@ -74,6 +74,19 @@ impl<V: Volume> Mount<V> {
         Ok(file_attr(a))
     }
 
+    /// A new entry under `parent` with a fresh gfid (the bridge's `gfid-req`), made by `make`.
+    fn make_entry(
+        &self,
+        parent: INodeNo,
+        reply: ReplyEntry,
+        make: impl FnOnce(&Gfid, &Gfid) -> io::Result<Attr>,
+    ) {
+        match self.gfid(parent).and_then(|p| Ok((p, new_gfid()?))) {
+            Ok((p, g)) => self.entry(make(&p, &g), reply),
+            Err(e) => reply.error(e),
+        }
+    }
+
     fn entry(&self, r: io::Result<Attr>, reply: ReplyEntry) {
         match r.map_err(Errno::from).and_then(|a| self.remember(&a)) {
             Ok(fa) => reply.entry(&TTL, &fa, Generation(0)),
@@ -266,18 +279,11 @@ impl<V: Volume> Filesystem for Mount<V> {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let p = self.gfid(parent)?;
-            let g = new_gfid()?;
-            let mode = mode & !(umask & 0o777);
-            Ok(self
-                .vol
-                .mknod(&p, name, mode, u64::from(rdev), &g, caller(req))?)
-        })();
-        match r {
-            Ok(a) => self.entry(Ok(a), reply),
-            Err(e) => reply.error(e),
-        }
+        let mode = mode & !(umask & 0o777);
+        self.make_entry(parent, reply, |p, g| {
+            self.vol
+                .mknod(p, name, mode, u64::from(rdev), g, caller(req))
+        });
     }
 
     fn mkdir(
@@ -289,17 +295,10 @@ impl<V: Volume> Filesystem for Mount<V> {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let p = self.gfid(parent)?;
-            let g = new_gfid()?;
-            Ok(self
-                .vol
-                .mkdir(&p, name, mode & !umask & 0o7777, &g, caller(req))?)
-        })();
-        match r {
-            Ok(a) => self.entry(Ok(a), reply),
-            Err(e) => reply.error(e),
-        }
+        self.make_entry(parent, reply, |p, g| {
+            self.vol
+                .mkdir(p, name, mode & !umask & 0o7777, g, caller(req))
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -330,17 +329,10 @@ impl<V: Volume> Filesystem for Mount<V> {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let p = self.gfid(parent)?;
-            let g = new_gfid()?;
-            Ok(self
-                .vol
-                .symlink(&p, link_name, target.as_os_str(), &g, caller(req))?)
-        })();
-        match r {
-            Ok(a) => self.entry(Ok(a), reply),
-            Err(e) => reply.error(e),
-        }
+        self.make_entry(parent, reply, |p, g| {
+            self.vol
+                .symlink(p, link_name, target.as_os_str(), g, caller(req))
+        });
     }
 
     fn rename(

@@ -3,6 +3,7 @@
 //! after a takeover, unmounted at shutdown. Needs root and /dev/fuse.
 
 mod common;
+mod tools;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,14 +11,7 @@ use std::process::Command;
 
 use common::*;
 use nix::sys::signal::Signal;
-
-fn mounted(p: &Path) -> bool {
-    Command::new("mountpoint")
-        .arg("-q")
-        .arg(p)
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use tools::mounted;
 
 /// A brick, its volfile and a mount point under `dir/NAME`.
 fn volume(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keelson_linux::brick::{check::check, Brick};
+use tools::mounted;
 
 const KEELCTL: &str = env!("CARGO_BIN_EXE_keelctl");
 
@@ -53,14 +54,6 @@ fn sh(script: &str, cwd: &Path) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn mounted(p: &Path) -> bool {
-    Command::new("mountpoint")
-        .arg("-q")
-        .arg(p)
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn wait(what: &str, mut cond: impl FnMut() -> bool) {
