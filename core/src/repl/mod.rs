@@ -6,6 +6,7 @@
 //! Nothing here allocates or panics; a sans-IO connection machine reads [`wire::Frame`]s from its
 //! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters.
 
+pub mod activity_log;
 pub mod bitmap;
 pub mod data_error;
 pub mod wire;
