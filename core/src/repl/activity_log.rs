@@ -249,11 +249,7 @@ impl<const N: usize> ActivityLog<N> {
         }
         if new > 0 {
             let hot = |s: &Slot| s.extent >= first && s.extent <= last;
-            let free = self
-                .slots
-                .iter()
-                .filter(|s| s.refs == 0 && !hot(s))
-                .count();
+            let free = self.slots.iter().filter(|s| s.refs == 0 && !hot(s)).count();
             if free < new {
                 return Err(DataError::AlBusy { slots: N });
             }

@@ -90,7 +90,10 @@ impl<'a> DirtyBitmap<'a> {
 
     /// True if bit `bit` is set (false past the end).
     pub fn test(&self, bit: u64) -> bool {
-        let Some(byte) = usize::try_from(bit / 8).ok().and_then(|b| self.bytes.get(b)) else {
+        let Some(byte) = usize::try_from(bit / 8)
+            .ok()
+            .and_then(|b| self.bytes.get(b))
+        else {
             return false;
         };
         bit < self.bits && byte >> (bit % 8) & 1 == 1
@@ -468,7 +471,10 @@ mod tests {
             let mut payload = [0u8; 4080];
             let mut frame_buf = [0u8; 4096];
             loop {
-                let c = a.send_packet(&mut tx, use_rle, &mut payload).unwrap().unwrap();
+                let c = a
+                    .send_packet(&mut tx, use_rle, &mut payload)
+                    .unwrap()
+                    .unwrap();
                 let body = if c.command == Command::Bitmap {
                     Body::Bitmap(&payload[..c.len])
                 } else {
@@ -506,7 +512,10 @@ mod tests {
         let mut s = [0u8; 8];
         let mut bm = DirtyBitmap::new(&mut s, 8 * 3).unwrap();
         let mut rx = bm.xfer(HeaderKind::H80);
-        assert_eq!(bm.receive_packet(&mut rx, Command::Bitmap, &[0xFF; 8]), Ok(true));
+        assert_eq!(
+            bm.receive_packet(&mut rx, Command::Bitmap, &[0xFF; 8]),
+            Ok(true)
+        );
         assert_eq!(bm.count(), 3);
         assert_eq!(bm.merge(&[0xF0; 8]), 0);
         assert_eq!(bm.as_bytes()[0], 0x07);

@@ -9,4 +9,10 @@
 pub mod activity_log;
 pub mod bitmap;
 pub mod data_error;
+pub mod resync;
+pub mod resync_source;
+pub mod secondary;
+pub mod throttle;
+pub mod transfer_log;
 pub mod wire;
+pub mod write;
