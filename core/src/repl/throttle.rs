@@ -101,11 +101,10 @@ pub struct Progress {
 impl Progress {
     /// Done as a percentage in tenths (0…1000), as `drbdadm status` shows one decimal.
     pub fn permille(&self) -> u64 {
-        if self.total_bytes == 0 {
-            1000
-        } else {
-            self.done_bytes.saturating_mul(1000) / self.total_bytes
-        }
+        self.done_bytes
+            .saturating_mul(1000)
+            .checked_div(self.total_bytes)
+            .unwrap_or(1000)
     }
 }
 
@@ -143,11 +142,10 @@ pub(crate) fn progress(
 ) -> Progress {
     let done = done_bits << super::bitmap::BLOCK_SHIFT;
     let remaining = remaining_bits << super::bitmap::BLOCK_SHIFT;
-    let rate = if elapsed_ms == 0 {
-        0
-    } else {
-        done.saturating_mul(1000) / elapsed_ms
-    };
+    let rate = done
+        .saturating_mul(1000)
+        .checked_div(elapsed_ms)
+        .unwrap_or(0);
     Progress {
         total_bytes: done + remaining,
         done_bytes: done,

@@ -39,6 +39,18 @@ pub(crate) mod flag {
     pub const REPLICATED: u8 = 32;
 }
 
+/// A write that left the log: the peer has it on stable storage (or it is marked dirty), and
+/// the application was told. Its activity-log reference may go now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retired {
+    /// The write.
+    pub id: RequestId,
+    /// First sector.
+    pub sector: u64,
+    /// Bytes.
+    pub size: u32,
+}
+
 /// One write in the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlEntry {
@@ -71,6 +83,7 @@ impl TlEntry {
 #[derive(Clone, Debug, Default)]
 pub struct TransferLog<const N: usize> {
     entries: Deque<TlEntry, N>,
+    retired: Deque<Retired, N>,
     ready: usize,
 }
 
@@ -79,6 +92,7 @@ impl<const N: usize> TransferLog<N> {
     pub const fn new() -> Self {
         TransferLog {
             entries: Deque::new(),
+            retired: Deque::new(),
             ready: 0,
         }
     }
@@ -145,10 +159,25 @@ impl<const N: usize> TransferLog<N> {
         Some(copy)
     }
 
+    /// Moves finished entries from the front to the retired queue; while that is full they stay
+    /// (and hold their place in the log) until [`Self::poll_retired`] drains it.
     fn prune(&mut self) {
-        while self.entries.front().is_some_and(TlEntry::removable) {
-            self.entries.pop_front();
+        while !self.retired.is_full() && self.entries.front().is_some_and(TlEntry::removable) {
+            if let Some(e) = self.entries.pop_front() {
+                let _ = self.retired.push_back(Retired {
+                    id: e.id,
+                    sector: e.sector,
+                    size: e.size,
+                });
+            }
         }
+    }
+
+    /// The next write that left the log, oldest first.
+    pub fn poll_retired(&mut self) -> Option<Retired> {
+        let r = self.retired.pop_front();
+        self.prune();
+        r
     }
 
     /// The next completed write the application has not been told about.
@@ -275,6 +304,9 @@ mod tests {
         tl.modify(1, 0, flag::NET_PENDING | flag::LOCAL_PENDING);
         assert_eq!(tl.poll_completion().map(|c| c.id), Some(1));
         assert_eq!(tl.len(), 1);
+        assert_eq!(tl.poll_retired().map(|r| (r.id, r.sector)), Some((1, 8)));
+        assert_eq!(tl.poll_retired().map(|r| r.id), Some(2));
+        assert_eq!(tl.poll_retired(), None);
         assert_eq!(tl.get(3).map(|e| e.epoch), Some(8));
         assert!(tl.get(1).is_none() && tl.get(4).is_none());
     }

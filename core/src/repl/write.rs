@@ -22,7 +22,7 @@
 
 use super::bitmap::DirtyBitmap;
 use super::data_error::DataError;
-use super::transfer_log::{flag, Completion, RequestId, TlEntry, TransferLog};
+use super::transfer_log::{flag, Completion, RequestId, Retired, TlEntry, TransferLog};
 use super::wire::ack::BlockAckFields;
 use super::wire::barrier::{BarrierAckFields, BarrierFields};
 use super::wire::data::{dp, DataFields, DataRepr};
@@ -70,7 +70,7 @@ pub fn max_bio_size(agreed: &Agreed) -> u32 {
 /// `BadSize` unless `size` is a non-zero multiple of 512 up to `max`; `OutOfRange` unless it
 /// ends within the device.
 pub(crate) fn check_io(sector: u64, size: u64, max: u32, capacity: u64) -> Result<(), DataError> {
-    if size == 0 || size % 512 != 0 || size > u64::from(max) {
+    if size == 0 || !size.is_multiple_of(512) || size > u64::from(max) {
         return Err(DataError::BadSize { size, max });
     }
     let end = sector.checked_add(size / 512);
@@ -353,6 +353,13 @@ impl<const TL: usize> Primary<TL> {
         let failed = if ok { 0 } else { flag::LOCAL_FAILED };
         self.tl.modify(id, failed, flag::LOCAL_PENDING);
         Ok(())
+    }
+
+    /// The next write that left the transfer log (barrier-acked or marked dirty, and reported):
+    /// release its activity-log extents now ([`super::activity_log::ActivityLog::end_write`]).
+    /// Holding them until here is what makes the AL cover every write the peer may lack.
+    pub fn poll_retired(&mut self) -> Option<Retired> {
+        self.tl.poll_retired()
     }
 
     /// True while a local write overlapping `len` bytes at `sector` is unfinished: a resync read
