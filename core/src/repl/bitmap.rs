@@ -27,9 +27,15 @@ pub const fn bits_for(capacity_sectors: u64) -> u64 {
     capacity_sectors.div_ceil(SECTORS_PER_BIT)
 }
 
-/// Bytes of bitmap storage a device of `capacity_sectors` needs (whole 64-bit words).
+/// Bytes of bitmap storage a device of `capacity_sectors` needs (whole 64-bit words);
+/// `usize::MAX` when that does not fit the address space (no slice is that long).
 pub const fn bytes_for(capacity_sectors: u64) -> usize {
-    (bits_for(capacity_sectors).div_ceil(64) * 8) as usize
+    let bytes = bits_for(capacity_sectors).div_ceil(64) * 8;
+    if bytes > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        bytes as usize
+    }
 }
 
 /// The dirty bitmap of one peer over `&mut [u8]` storage.

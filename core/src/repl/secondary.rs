@@ -11,6 +11,10 @@
 //! epoch therefore always precede its barrier ack on the meta socket.
 //!
 //! Below pv 100 the ack bits in dp_flags are not sent, so the configured protocol decides (§5).
+//!
+//! The shell must apply overlapping local writes — these and the resync writes of
+//! [`super::resync::SyncTarget`] — in the order the core hands them out (DRBD's receiver
+//! serialises conflicting writes the same way); a failed local write marks its blocks dirty.
 
 use heapless::Deque;
 
@@ -379,6 +383,9 @@ impl<const W: usize, const E: usize> Secondary<W, E> {
         };
         if ok && p.ack == AckKind::InSync {
             bitmap.clear_sectors(p.sector, u64::from(p.size))?;
+        } else if !ok {
+            // Our copy of these blocks is now wrong: a later resync must fetch them.
+            bitmap.set_sectors(p.sector, u64::from(p.size))?;
         }
         if let Some(slot) = self.slots.get_mut(i) {
             *slot = None;
