@@ -8,7 +8,7 @@
 //!   - [`activity_log`]: hot 4 MiB extents, their on-disk transaction records and crash
 //!     recovery ("apply-al").
 //!   - [`transfer_log`]: writes from submission to barrier ack; what a lost link marks dirty.
-//!   - [`write`]: the primary: protocols A/B/C, epochs and barriers, completions.
+//!   - [`write`](mod@write): the primary: protocols A/B/C, epochs and barriers, completions.
 //!   - [`secondary`]: the receiving side: local writes, acks per protocol, barrier acks after a
 //!     flush.
 //!   - [`resync`]: the SyncTarget driver and [`resync::route`] (which machine takes a packet);
