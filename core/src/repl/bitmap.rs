@@ -513,6 +513,64 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Against a plain `Vec<bool>`: the set/touch and clear/cover rules, the cached count,
+        /// searches and runs.
+        #[test]
+        fn agrees_with_a_bool_model(
+            sectors in 1u64..2000,
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u64..2100, 1u64..40_000), 0..40),
+        ) {
+            let mut store = vec![0u8; bytes_for(sectors)];
+            let mut bm = DirtyBitmap::new(&mut store, sectors).unwrap();
+            let bits = bits_for(sectors) as usize;
+            let mut model = vec![false; bits];
+            let cap = sectors * 512;
+            for (set, sector, len) in ops {
+                let r = if set { bm.set_sectors(sector, len) } else { bm.clear_sectors(sector, len) };
+                let (start, end) = (sector * 512, sector * 512 + len);
+                if end > cap {
+                    proptest::prop_assert!(r.is_err());
+                    continue;
+                }
+                let mut changed = 0;
+                for (i, m) in model.iter_mut().enumerate() {
+                    let (b0, b1) = (i as u64 * 4096, (i as u64 + 1) * 4096);
+                    let hit = if set {
+                        start < b1 && b0 < end
+                    } else {
+                        start <= b0 && (end >= b1 || end == cap)
+                    };
+                    if hit && *m != set {
+                        *m = set;
+                        changed += 1;
+                    }
+                }
+                proptest::prop_assert_eq!(r, Ok(changed));
+            }
+            proptest::prop_assert_eq!(bm.count(), model.iter().filter(|&&b| b).count() as u64);
+            for from in [0u64, 1, 63, 64, bits as u64 / 2] {
+                let next = model.iter().skip(from as usize).position(|&b| b).map(|p| p as u64 + from);
+                proptest::prop_assert_eq!(bm.find_next_dirty(from), next);
+            }
+            let runs: Vec<(u64, u64)> = bm.runs(0).collect();
+            let mut expect = vec![];
+            let mut i = 0;
+            while i < bits {
+                if model[i] {
+                    let s = i;
+                    while i < bits && model[i] {
+                        i += 1;
+                    }
+                    expect.push((s as u64, (i - s) as u64));
+                } else {
+                    i += 1;
+                }
+            }
+            proptest::prop_assert_eq!(runs, expect);
+        }
+    }
+
     #[test]
     fn plain_packet_surplus_bits_are_dropped() {
         let mut s = [0u8; 8];

@@ -14,6 +14,10 @@
 //! as failed; the target is then still Inconsistent (§6.1).
 //!
 //! Below pv 122 resync traffic uses block id ID_SYNCER and requests are matched by sector (§3.3).
+//! Only the plain P_RS_DATA_REQUEST is sent: the dagtag, checksum and thin variants need
+//! features (FF_RESYNC_DAGTAG, csums-alg, FF_THIN_RESYNC) the connection must not agree to yet.
+//! The target is assumed not to originate application writes itself (a Primary that is
+//! SyncTarget would have to read dirty blocks from the peer, which is not done here).
 
 use super::bitmap::{DirtyBitmap, BLOCK_SHIFT, SECTORS_PER_BIT};
 use super::data_error::DataError;
