@@ -14,6 +14,8 @@
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
 //! - [`handle`]: storage/posix's gfid text, handle paths and gfid2path names.
+//! - [`repl_data`]: the DRBD data path (receiving side, resync, primary acks) under arbitrary
+//!   packet sequences.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
@@ -27,6 +29,7 @@ pub mod lookup;
 pub mod model;
 pub mod reconnect;
 pub mod repl;
+pub mod repl_data;
 pub mod session;
 pub mod stream;
 pub mod text;
