@@ -2,6 +2,8 @@
 //!
 //! - [`configcmd`]: `keelctl config` — format, query and convert config-tree files.
 //! - [`daemon`]: keelsond's request daemon and the client library (libdaemon's wire protocol).
+//! - [`nbd`]: NBD exports over UNIX sockets and TCP: the backend trait, a file backend, the
+//!   export table and the listeners (core session per connection).
 //! - [`paths`]: default run directory, socket and pidfile.
 //! - [`process`]: stopping child processes cleanly.
 //! - [`remote`]: keelsond's management remotes, each a JSON-RPC session with reconnect.
@@ -19,6 +21,7 @@
 
 pub mod configcmd;
 pub mod daemon;
+pub mod nbd;
 pub mod paths;
 pub mod process;
 pub mod remote;

@@ -135,7 +135,8 @@ pub struct Progress<'a> {
     pub action: Option<Action<'a>>,
     /// Without an action: the rest of the input must hold at least this many bytes before the
     /// session can go on. `None`: it waits for `poll_transmit` or `complete` instead (or, once
-    /// [`Session::is_finished`], for nothing).
+    /// [`Session::is_finished`], for nothing). Input may have queued replies either way, so
+    /// drain `poll_transmit` before waiting for the client.
     pub need: Option<usize>,
 }
 
