@@ -7,11 +7,14 @@ use keelson_core::nbd::{ExportInfo, Exports};
 
 use super::backend::Backend;
 
+/// One export: its name and what serves it.
+type Entry = (String, Arc<dyn Backend>);
+
 /// Exports by name. Cheap to clone (one shared table); each new connection sees the table as it
 /// was when the connection was accepted.
 #[derive(Clone, Default)]
 pub struct ExportTable {
-    inner: Arc<RwLock<Vec<(String, Arc<dyn Backend>)>>>,
+    inner: Arc<RwLock<Vec<Entry>>>,
 }
 
 impl ExportTable {
@@ -51,7 +54,7 @@ impl ExportTable {
 
 /// One connection's copy of the table, which the core session looks names up in.
 pub(crate) struct Snapshot {
-    entries: Vec<(String, Arc<dyn Backend>)>,
+    entries: Vec<Entry>,
 }
 
 impl Snapshot {
