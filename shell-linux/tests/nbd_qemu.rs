@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use keelson_core::nbd::wire::{
     RequestRepr, SimpleReplyRepr,
 };
 use keelson_core::nbd::Config;
-use keelson_linux::nbd::{Endpoint, ExportTable, FileBackend, Server};
+use keelson_linux::nbd::{Backend, Endpoint, ExportTable, FileBackend, Server};
 
 const MIB: usize = 1 << 20;
 
@@ -312,6 +313,65 @@ fn read_only_export_refuses_writes_and_keeps_serving() {
         assert!(out.contains("read 65536/65536"), "{out}");
     }
     f.assert_up();
+}
+
+/// A backend whose role flips, as a DRBD device's does: writes on the primary, EPERM (EROFS
+/// from the backend) once it is secondary, on connections opened before and after.
+struct Role {
+    file: FileBackend,
+    secondary: AtomicBool,
+}
+
+impl Backend for Role {
+    fn size(&self) -> u64 {
+        self.file.size()
+    }
+    fn read_only(&self) -> bool {
+        self.secondary.load(Ordering::SeqCst)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.file.read_at(buf, offset)
+    }
+    fn write_at(&self, data: &[u8], offset: u64) -> std::io::Result<()> {
+        if self.read_only() {
+            return Err(std::io::Error::from_raw_os_error(libc::EROFS));
+        }
+        self.file.write_at(data, offset)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[test]
+fn role_change_to_secondary_refuses_writes() {
+    let dir = scratch("role");
+    let disk = image(&dir, "r0.img", MIB);
+    let role = Arc::new(Role {
+        file: FileBackend::open(&disk, false).unwrap(),
+        secondary: AtomicBool::new(false),
+    });
+    let exports = ExportTable::new();
+    exports.insert("r0", role.clone());
+    let sock = dir.join("sock");
+    let server = Server::start(&Endpoint::Unix(sock.clone()), exports, Config::DEFAULT).unwrap();
+
+    let mut before = Raw::go(&sock, b"r0").unwrap();
+    assert_eq!(before.flags & flags::READ_ONLY, 0);
+    assert_eq!(before.write(1, 0, b"primary"), 0);
+    role.secondary.store(true, Ordering::SeqCst);
+    assert_eq!(before.write(2, 0, b"second"), 1, "NBD_EPERM after demotion");
+    let mut after = Raw::go(&sock, b"r0").unwrap();
+    assert_ne!(
+        after.flags & flags::READ_ONLY,
+        0,
+        "new clients see a read-only export"
+    );
+    assert_eq!(after.write(3, 0, b"x"), 1);
+    assert_eq!(after.read(4, 0, 7), (0, b"primary".to_vec()));
+    before.disconnect();
+    after.disconnect();
+    assert!(server.is_running());
 }
 
 #[test]
