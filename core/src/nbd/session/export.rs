@@ -20,9 +20,11 @@ pub struct ExportInfo {
     pub write_zeroes: bool,
     /// Flushes are visible across connections (`NBD_FLAG_CAN_MULTI_CONN`).
     pub multi_conn: bool,
-    /// Minimum block size: offsets and lengths must be multiples (1 = any byte).
+    /// Minimum block size: offsets and lengths must be multiples (1 = any byte). proto.md: a
+    /// power of two, at most 64 KiB.
     pub min_block: u32,
-    /// Preferred block size (advertised in `NBD_INFO_BLOCK_SIZE`).
+    /// Preferred block size (advertised in `NBD_INFO_BLOCK_SIZE`, raised to 512 and the
+    /// minimum, lowered to the maximum payload); a power of two.
     pub preferred_block: u32,
 }
 
@@ -96,7 +98,8 @@ impl Exports for [(&[u8], ExportInfo)] {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
     /// Largest `READ` / `WRITE` payload (advertised as the maximum payload). Larger requests get
-    /// `NBD_EINVAL`; a too-large write's payload is skipped, never buffered.
+    /// `NBD_EINVAL`; a too-large write's payload is skipped, never buffered. The spec wants it
+    /// at least as large as the preferred block size, and at least 1 MiB for exports that big.
     pub max_payload: u32,
     /// Largest option data kept whole; longer options get `NBD_REP_ERR_TOO_BIG` (an
     /// `NBD_OPT_EXPORT_NAME` that long ends the session, which has no error reply).

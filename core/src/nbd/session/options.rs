@@ -177,7 +177,7 @@ impl<E: Exports, const N: usize> Session<E, N> {
                     // below the 32 MiB a client assumes by default.
                     1 => Some(InfoRepr::BlockSize {
                         min: info.min_block.max(1),
-                        preferred: info.preferred_block.max(info.min_block).max(512),
+                        preferred: preferred_block(&info, self.config.max_payload),
                         max_payload: self.config.max_payload,
                     }),
                     _ => None,
@@ -231,4 +231,12 @@ impl<E: Exports, const N: usize> Session<E, N> {
         self.opt_reply = next;
         Ok(Some(len))
     }
+}
+
+/// The preferred block size to advertise. proto.md "Size constraints": at least the minimum
+/// block size and 512, and no larger than the maximum payload (both hold whenever the payload
+/// limit is 512 or more).
+fn preferred_block(info: &ExportInfo, max_payload: u32) -> u32 {
+    let floor = info.min_block.max(512);
+    info.preferred_block.min(max_payload).max(floor)
 }

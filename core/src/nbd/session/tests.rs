@@ -241,6 +241,43 @@ fn refused_options_keep_haggling() {
 }
 
 #[test]
+fn block_size_info_follows_the_limits() {
+    let table: &[(&[u8], ExportInfo)] = &[(
+        b"d",
+        ExportInfo {
+            min_block: 4096,
+            preferred_block: 1 << 16,
+            ..ExportInfo::new(0, SIZE)
+        },
+    )];
+    for (max_payload, preferred) in [(1 << 20, 1 << 16), (8192, 8192), (1024, 4096)] {
+        let config = Config {
+            max_payload,
+            ..Config::DEFAULT
+        };
+        let mut s: Session<_, 2> = Session::new(table, config);
+        let mut buf = [0u8; 256];
+        s.poll_transmit(&mut buf).unwrap();
+        feed_any(&mut s, &client_flags(3));
+        feed_any(&mut s, &go(6, b"d", &[info::BLOCK_SIZE]));
+        s.poll_transmit(&mut buf).unwrap();
+        let t = s.poll_transmit(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            InfoRepr::parse(&buf[20..t.len]),
+            Ok(InfoRepr::BlockSize {
+                min: 4096,
+                preferred,
+                max_payload
+            })
+        );
+    }
+}
+
+fn feed_any<E: Exports, const M: usize>(s: &mut Session<E, M>, input: &[u8]) {
+    assert_eq!(s.handle_input(input).unwrap().consumed, input.len());
+}
+
+#[test]
 fn export_name_with_and_without_zeroes() {
     for (cflags, len) in [(3u32, 10usize), (1, 134)] {
         let mut s = session();
