@@ -10,8 +10,9 @@
 //! - no more than `N` requests are in flight, and `in_flight` matches the actions handed out;
 //! - every message written parses (greeting, option reply, export-name reply or simple reply)
 //!   and fits `Config::output_buffer_len`; a too-small buffer is `OutputTooSmall` with the size;
-//! - each completed action gets exactly one reply with its handle, and a read's data follows
-//!   only a successful reply of that read with its length;
+//! - each completed action gets exactly one reply, naming its handle, with its result; a read's
+//!   data follows only a successful reply of that read, with its length; replies without a
+//!   handle carry no data;
 //! - an error is sticky and the session then reports it as finished.
 
 use std::collections::VecDeque;
@@ -23,14 +24,15 @@ use keelson_core::nbd::wire::transmission::{ErrorCode, SIMPLE_REPLY_MAGIC};
 use keelson_core::nbd::wire::{
     ClientFlagsRepr, GreetingRepr, InfoRequest, OptionReplyRepr, OptionRequestRepr, SimpleReplyRepr,
 };
-use keelson_core::nbd::{Action, Config, ExportInfo, Session};
+use keelson_core::nbd::{Action, Config, ExportInfo, ReadData, Session};
 
 const N: usize = 4;
 
 type Table = [(&'static [u8], ExportInfo); 2];
 type S<'t> = Session<&'t [(&'static [u8], ExportInfo)], N>;
 
-/// A completed action whose reply has not been seen yet: handle, read length (0: not a read).
+/// A completed action whose reply has not been seen yet: handle, read length (0: not a read),
+/// success.
 type Owed = (u64, u32, bool);
 
 struct Shell {
@@ -263,15 +265,27 @@ fn transmit(s: &mut S<'_>, shell: &mut Shell, out_len: usize, config: &Config) {
         }
         if msg.len() == 16 && msg.starts_with(&SIMPLE_REPLY_MAGIC.to_be_bytes()) {
             let r = SimpleReplyRepr::parse(msg).unwrap();
-            if let Some(i) = shell.owed.iter().position(|o| o.0 == r.cookie) {
-                let (_, read_len, ok) = shell.owed.remove(i);
-                assert_eq!(ok, r.error == 0);
-                let expect = (ok && read_len > 0).then_some(read_len);
-                assert_eq!(t.read.map(|d| d.len), expect);
-                assert!(t.read.is_none_or(|d| d.handle == r.cookie));
-            } else {
+            let ok = r.error == 0;
+            match t.handle {
+                Some(h) => {
+                    let i = shell
+                        .owed
+                        .iter()
+                        .position(|o| o.0 == h)
+                        .expect("a reply only for a completed handle");
+                    let (_, read_len, completed_ok) = shell.owed.remove(i);
+                    assert_eq!(
+                        ok, completed_ok,
+                        "reply {r:?} for a completion {completed_ok}"
+                    );
+                    let data = (ok && read_len > 0).then_some(ReadData {
+                        handle: h,
+                        len: read_len,
+                    });
+                    assert_eq!(t.read, data);
+                }
                 // Refused at once, or a zero-length request answered without the backend.
-                assert!(t.read.is_none());
+                None => assert!(t.read.is_none()),
             }
             continue;
         }

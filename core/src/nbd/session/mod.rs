@@ -7,7 +7,9 @@
 //!
 //! The shell feeds received bytes to [`Session::handle_input`] and gets back how many it may
 //! drop plus at most one [`Action`] to run on the backend; it reports the outcome with
-//! [`Session::complete`] and sends what [`Session::poll_transmit`] writes. A successful read's
+//! [`Session::complete`] and sends what [`Session::poll_transmit`] writes. Actions carry a
+//! handle the session assigns, unique while in flight: the client's cookies may repeat (the
+//! spec only says they SHOULD NOT), so they cannot name a completion. A successful read's
 //! reply header says the data follows ([`Transmit::read`]): the shell sends the bytes it read
 //! right behind it, so data is never copied through the session.
 //!
@@ -34,8 +36,8 @@
 //! let req = RequestRepr { flags: 0, command: Command::Read, cookie: 5, offset: 0, length: 512 };
 //! req.emit(&mut input)?;
 //! let p = s.handle_input(&input[..28])?;
-//! assert_eq!(p.action, Some(Action::Read { handle: 5, offset: 0, len: 512 }));
-//! s.complete(5, Ok(()))?;
+//! let Some(Action::Read { handle, offset: 0, len: 512 }) = p.action else { panic!() };
+//! s.complete(handle, Ok(()))?; // the reply carries the client's cookie, 5
 //! let t = s.poll_transmit(&mut out)?.unwrap();
 //! assert_eq!((t.len, t.read.map(|r| r.len)), (16, Some(512))); // then send the 512 bytes
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -61,7 +63,7 @@ use options::OptReply;
 pub enum Action<'a> {
     /// Read `len` bytes at `offset` and keep them until the reply says they follow.
     Read {
-        /// The request's handle (the client's cookie).
+        /// The session's handle for this request (not the client's cookie).
         handle: u64,
         /// Byte offset (within the export).
         offset: u64,
@@ -145,6 +147,9 @@ pub struct Progress<'a> {
 pub struct Transmit {
     /// Bytes written at the start of the buffer.
     pub len: usize,
+    /// The handle of the action this reply answers (`None` for handshake messages and for
+    /// requests answered without an action).
+    pub handle: Option<u64>,
     /// A successful read reply: the shell sends these bytes of data right after the message.
     pub read: Option<ReadData>,
 }
@@ -174,6 +179,7 @@ enum Phase {
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     handle: u64,
+    cookie: u64,
     /// A read's length (its reply carries data on success).
     read_len: u32,
 }
@@ -181,7 +187,9 @@ struct Pending {
 /// A reply ready to send, in completion order.
 #[derive(Clone, Copy, Debug)]
 struct Ready {
+    /// The session's handle (0 for replies sent without an action).
     handle: u64,
+    cookie: u64,
     result: Result<(), ErrorCode>,
     read_len: u32,
 }
@@ -212,6 +220,8 @@ pub struct Session<E: Exports, const N: usize> {
     export: Option<ExportInfo>,
     pending: heapless::Vec<Pending, N>,
     ready: heapless::Deque<Ready, N>,
+    /// The last handle handed out.
+    last_handle: u64,
     failed: Option<Error>,
 }
 
@@ -229,6 +239,7 @@ impl<E: Exports, const N: usize> Session<E, N> {
             export: None,
             pending: heapless::Vec::new(),
             ready: heapless::Deque::new(),
+            last_handle: 0,
             failed: None,
         }
     }
@@ -333,6 +344,7 @@ impl<E: Exports, const N: usize> Session<E, N> {
         // Cannot fail: pending + ready never exceeds N.
         let _ = self.ready.push_back(Ready {
             handle,
+            cookie: p.cookie,
             result,
             read_len: p.read_len,
         });
@@ -346,15 +358,23 @@ impl<E: Exports, const N: usize> Session<E, N> {
             let flags = FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES;
             let len = GreetingRepr { flags }.emit(buf)?;
             self.greeted = true;
-            return Ok(Some(Transmit { len, read: None }));
+            return Ok(Some(Transmit {
+                len,
+                handle: None,
+                read: None,
+            }));
         }
         if let Some(len) = self.poll_option_reply(buf)? {
-            return Ok(Some(Transmit { len, read: None }));
+            return Ok(Some(Transmit {
+                len,
+                handle: None,
+                read: None,
+            }));
         }
         let Some(r) = self.ready.front().copied() else {
             return Ok(None);
         };
-        let len = SimpleReplyRepr::new(r.handle, r.result).emit(buf)?;
+        let len = SimpleReplyRepr::new(r.cookie, r.result).emit(buf)?;
         self.ready.pop_front();
         let read = match r.result {
             Ok(()) if r.read_len > 0 => Some(ReadData {
@@ -363,7 +383,11 @@ impl<E: Exports, const N: usize> Session<E, N> {
             }),
             _ => None,
         };
-        Ok(Some(Transmit { len, read }))
+        Ok(Some(Transmit {
+            len,
+            handle: (r.handle != 0).then_some(r.handle),
+            read,
+        }))
     }
 
     /// Whether `pending + ready` has room for one more request.
@@ -372,17 +396,26 @@ impl<E: Exports, const N: usize> Session<E, N> {
     }
 
     /// Queues an immediate reply (the caller checked `has_slot`).
-    fn reply_now(&mut self, handle: u64, result: Result<(), ErrorCode>) {
+    fn reply_now(&mut self, cookie: u64, result: Result<(), ErrorCode>) {
         let _ = self.ready.push_back(Ready {
-            handle,
+            handle: 0,
+            cookie,
             result,
             read_len: 0,
         });
     }
 
-    /// Tracks a request handed to the shell (the caller checked `has_slot`).
-    fn hand_out(&mut self, handle: u64, read_len: u32) {
-        let _ = self.pending.push(Pending { handle, read_len });
+    /// Tracks a request handed to the shell (the caller checked `has_slot`); returns its handle.
+    /// Handles count up from 1: a connection cannot make 2^64 requests.
+    fn hand_out(&mut self, cookie: u64, read_len: u32) -> u64 {
+        self.last_handle = self.last_handle.wrapping_add(1);
+        let handle = self.last_handle;
+        let _ = self.pending.push(Pending {
+            handle,
+            cookie,
+            read_len,
+        });
+        handle
     }
 }
 

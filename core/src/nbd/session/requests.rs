@@ -35,7 +35,7 @@ impl<E: Exports, const N: usize> Session<E, N> {
         }
         let verdict = self.check(&info, &req);
         let fua = req.flags & cmd_flags::FUA != 0;
-        let (handle, offset, len) = (req.cookie, req.offset, req.length);
+        let (cookie, offset, len) = (req.cookie, req.offset, req.length);
         if req.command == Command::Write {
             let total = usize::try_from(len).map_or(usize::MAX, |l| l.saturating_add(HEADER));
             match verdict {
@@ -43,7 +43,7 @@ impl<E: Exports, const N: usize> Session<E, N> {
                     let Some(data) = input.get(HEADER..total) else {
                         return Ok(Step::Need(total));
                     };
-                    self.hand_out(handle, 0);
+                    let handle = self.hand_out(cookie, 0);
                     let write = Action::Write {
                         handle,
                         offset,
@@ -55,30 +55,33 @@ impl<E: Exports, const N: usize> Session<E, N> {
                 Verdict::Reply(r) => {
                     // The payload is on its way regardless; skip it without buffering.
                     self.discard = len.into();
-                    self.reply_now(handle, r);
+                    self.reply_now(cookie, r);
                     return Ok(Step::Consumed(HEADER));
                 }
             }
         }
+        let read_len = if req.command == Command::Read { len } else { 0 };
         let action = match (verdict, req.command) {
             (Verdict::Reply(r), _) => {
-                self.reply_now(handle, r);
+                self.reply_now(cookie, r);
                 return Ok(Step::Consumed(HEADER));
             }
             (Verdict::Run, Command::Read) => Action::Read {
-                handle,
+                handle: self.hand_out(cookie, read_len),
                 offset,
                 len,
             },
-            (Verdict::Run, Command::Flush) => Action::Flush { handle },
+            (Verdict::Run, Command::Flush) => Action::Flush {
+                handle: self.hand_out(cookie, 0),
+            },
             (Verdict::Run, Command::Trim) => Action::Trim {
-                handle,
+                handle: self.hand_out(cookie, 0),
                 offset,
                 len,
                 fua,
             },
             (Verdict::Run, Command::WriteZeroes) => Action::WriteZeroes {
-                handle,
+                handle: self.hand_out(cookie, 0),
                 offset,
                 len,
                 fua,
@@ -86,12 +89,10 @@ impl<E: Exports, const N: usize> Session<E, N> {
             },
             // `check` only runs the commands above.
             (Verdict::Run, _) => {
-                self.reply_now(handle, Err(ErrorCode::Inval));
+                self.reply_now(cookie, Err(ErrorCode::Inval));
                 return Ok(Step::Consumed(HEADER));
             }
         };
-        let read_len = if req.command == Command::Read { len } else { 0 };
-        self.hand_out(handle, read_len);
         Ok(Step::Action(HEADER, action))
     }
 

@@ -336,19 +336,19 @@ fn read_write_flush_round_trip() {
     assert_eq!(
         p.action,
         Some(Action::Read {
-            handle: 11,
+            handle: 1,
             offset: 4096,
             len: 512
         })
     );
     assert_eq!(s.in_flight(), 1);
-    s.complete(11, Ok(())).unwrap();
+    s.complete(1, Ok(())).unwrap();
     let mut buf = [0u8; 64];
     let t = s.poll_transmit(&mut buf).unwrap().unwrap();
     assert_eq!(
         t.read,
         Some(ReadData {
-            handle: 11,
+            handle: 1,
             len: 512
         })
     );
@@ -364,25 +364,25 @@ fn read_write_flush_round_trip() {
     assert_eq!(
         p.action,
         Some(Action::Write {
-            handle: 12,
+            handle: 2,
             offset: 0,
             data: b"abcd",
             fua: true
         })
     );
-    s.complete(12, Err(ErrorCode::Io)).unwrap();
+    s.complete(2, Err(ErrorCode::Io)).unwrap();
     let out = drain(&mut s);
     assert_eq!(simple(&out[0]).error, 5);
 
     let r = request(Command::Flush, 0, 13, 0, 0);
     let p = s.handle_input(&r).unwrap();
-    assert_eq!(p.action, Some(Action::Flush { handle: 13 }));
+    assert_eq!(p.action, Some(Action::Flush { handle: 3 }));
     let r = request(Command::WriteZeroes, cmd_flags::NO_HOLE, 14, 0, 8192);
     let p = s.handle_input(&r).unwrap();
     assert_eq!(
         p.action,
         Some(Action::WriteZeroes {
-            handle: 14,
+            handle: 4,
             offset: 0,
             len: 8192,
             fua: false,
@@ -391,9 +391,9 @@ fn read_write_flush_round_trip() {
     );
     let r = request(Command::Trim, 0, 15, 0, 4096);
     let p = s.handle_input(&r).unwrap();
-    assert!(matches!(p.action, Some(Action::Trim { handle: 15, .. })));
+    assert!(matches!(p.action, Some(Action::Trim { handle: 5, .. })));
     // Completed out of order, replied in completion order.
-    for h in [15, 13, 14] {
+    for h in [5, 3, 4] {
         s.complete(h, Ok(())).unwrap();
     }
     let cookies: Vec<u64> = drain(&mut s).iter().map(|m| simple(m).cookie).collect();
@@ -416,7 +416,7 @@ fn refused(name: &[u8], req: Vec<u8>) -> u32 {
     // The session goes on.
     let next = request(Command::Read, 0, 8, 0, 512);
     let p = s.handle_input(&next).unwrap();
-    assert!(matches!(p.action, Some(Action::Read { handle: 8, .. })));
+    assert!(matches!(p.action, Some(Action::Read { handle: 1, .. })));
     r.error
 }
 
@@ -473,7 +473,7 @@ fn refused_writes_skip_their_payload() {
                 break;
             }
         }
-        assert_eq!(action, Some(Some(8)), "the read after the refused write");
+        assert_eq!(action, Some(Some(1)), "the read after the refused write");
         assert_eq!(simple(&drain(&mut s)[0]).error, err);
     }
 }
@@ -486,19 +486,49 @@ fn in_flight_limit_blocks_input() {
         input.extend(request(Command::Read, 0, h, 0, 512));
     }
     let mut at = 0;
-    for h in 0..4 {
+    for h in 1..=4 {
         let p = s.handle_input(&input[at..]).unwrap();
         assert_eq!(p.action.and_then(|a| a.handle()), Some(h));
         at += p.consumed;
     }
     let p = s.handle_input(&input[at..]).unwrap();
     assert_eq!((p.consumed, p.action, p.need), (0, None, None));
-    s.complete(2, Ok(())).unwrap();
+    s.complete(3, Ok(())).unwrap();
     // The queued reply still holds a slot until it is sent.
     assert_eq!(s.handle_input(&input[at..]).unwrap().consumed, 0);
     assert_eq!(drain(&mut s).len(), 1);
     let p = s.handle_input(&input[at..]).unwrap();
-    assert_eq!(p.action.and_then(|a| a.handle()), Some(4));
+    assert_eq!(p.action.and_then(|a| a.handle()), Some(5));
+}
+
+/// Cookies may repeat; handles do not, so each completion reaches the right reply.
+#[test]
+fn repeated_cookies_get_distinct_handles() {
+    let mut s = transmitting(b"r0");
+    let mut input = request(Command::Read, 0, 9, 0, 512);
+    input.extend(request(Command::Flush, 0, 9, 0, 0));
+    let p = s.handle_input(&input).unwrap();
+    let read = p.action.and_then(|a| a.handle()).unwrap();
+    let p = s.handle_input(&input[28..]).unwrap();
+    let flush = p.action.and_then(|a| a.handle()).unwrap();
+    assert_ne!(read, flush);
+    s.complete(flush, Err(ErrorCode::Io)).unwrap();
+    s.complete(read, Ok(())).unwrap();
+    let mut buf = [0u8; 64];
+    let t = s.poll_transmit(&mut buf).unwrap().unwrap();
+    assert_eq!(
+        (simple(&buf[..t.len]).error, t.handle, t.read),
+        (5, Some(flush), None)
+    );
+    let t = s.poll_transmit(&mut buf).unwrap().unwrap();
+    assert_eq!(simple(&buf[..t.len]), SimpleReplyRepr::new(9, Ok(())));
+    assert_eq!(
+        t.read,
+        Some(ReadData {
+            handle: read,
+            len: 512
+        })
+    );
 }
 
 #[test]
