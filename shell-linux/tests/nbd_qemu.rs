@@ -178,6 +178,25 @@ fn qemu_img_info_shows_the_size() {
     assert_eq!(virtual_size(&img, &f.unix_uri("")), 8 * MIB as u64 + 4096);
 }
 
+#[test]
+fn qemu_nbd_list_names_every_export() {
+    let Some(nbd) = qemu("qemu-nbd") else { return };
+    let dir = scratch("list");
+    let disk = image(&dir, "disk.img", 2 * MIB);
+    let f = Fixture::new(&dir, &[("disk", &disk, false), ("ro", &disk, true)]);
+    // NBD_OPT_LIST, then NBD_OPT_INFO per export.
+    let out = ok(&nbd, &["--list", "-k", f.sock.to_str().unwrap()]);
+    assert!(out.contains("exports available: 2"), "{out}");
+    let disk_at = out.find("export: 'disk'").expect("disk listed");
+    let ro_at = out.find("export: 'ro'").expect("ro listed");
+    assert!(out[disk_at..ro_at].contains("flags: 0x16d"), "{out}");
+    assert!(
+        out[ro_at..].contains("flags: 0x10f"),
+        "read-only flag: {out}"
+    );
+    assert!(out.contains("max block: 33554432"), "{out}");
+}
+
 fn write_read_pattern(uri: &str, disk: &Path) {
     let Some(io) = qemu("qemu-io") else { return };
     let out = ok(

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Read, Write};
 use keelson_core::nbd::wire::ErrorCode;
 use keelson_core::nbd::{Action, Config, Session};
 
-use super::exports::Snapshot;
+use super::exports::{ExportTable, Snapshot};
 
 /// Requests the session may hold at once; this shell completes each before reading on, so more
 /// only lets error replies queue up.
@@ -24,7 +24,19 @@ pub enum Ended {
     Protocol(keelson_core::nbd::session::Error),
 }
 
-/// Serves one connection until the client leaves; `Err` only for socket errors.
+/// Serves one already-connected client (any byte stream: a socket accepted elsewhere, a
+/// socketpair, a pipe pair) on the calling thread until it leaves, with `exports` as they are
+/// now. `Err` only for I/O errors on the stream.
+pub fn serve_stream<R: Read, W: Write>(
+    reader: R,
+    writer: W,
+    exports: &ExportTable,
+    config: Config,
+) -> io::Result<Ended> {
+    serve(reader, writer, exports.snapshot(), config)
+}
+
+/// [`serve_stream`] with the table already copied.
 pub(crate) fn serve<R: Read, W: Write>(
     mut reader: R,
     writer: W,
@@ -191,5 +203,89 @@ impl Input {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
+
+    use keelson_core::nbd::wire::transmission::Command;
+    use keelson_core::nbd::wire::{InfoRequest, OptionRequestRepr, RequestRepr, SimpleReplyRepr};
+
+    use super::*;
+    use crate::nbd::FileBackend;
+
+    /// A socketpair client: GO, a write, a read back, DISC; the server returns `Disconnect`.
+    #[test]
+    fn serve_stream_over_a_socketpair() {
+        let path = std::env::temp_dir().join(format!("keelson-nbd-conn-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; 8192]).unwrap();
+        let exports = ExportTable::new();
+        exports.insert("", Arc::new(FileBackend::open(&path, false).unwrap()));
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let r = server.try_clone().unwrap();
+        let t = std::thread::spawn(move || serve_stream(r, server, &exports, Config::DEFAULT));
+
+        // Client flags (fixed newstyle, no zeroes), NBD_OPT_GO for the default export.
+        let mut msg = vec![0u8, 0, 0, 3];
+        let mut data = [0u8; 6];
+        InfoRequest::emit(b"", &[], &mut data).unwrap();
+        let mut opt = [0u8; 22];
+        OptionRequestRepr {
+            option: 7,
+            length: 6,
+        }
+        .emit(&data, &mut opt)
+        .unwrap();
+        msg.extend_from_slice(&opt);
+        let mut req = [0u8; 28];
+        let write = RequestRepr {
+            flags: 1,
+            command: Command::Write,
+            cookie: 1,
+            offset: 4096,
+            length: 5,
+        };
+        write.emit(&mut req).unwrap();
+        msg.extend_from_slice(&req);
+        msg.extend_from_slice(b"hello");
+        RequestRepr {
+            command: Command::Read,
+            cookie: 2,
+            flags: 0,
+            ..write
+        }
+        .emit(&mut req)
+        .unwrap();
+        msg.extend_from_slice(&req);
+        RequestRepr {
+            command: Command::Disc,
+            cookie: 3,
+            flags: 0,
+            offset: 0,
+            length: 0,
+        }
+        .emit(&mut req)
+        .unwrap();
+        msg.extend_from_slice(&req);
+        client.write_all(&msg).unwrap();
+
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(t.join().unwrap().unwrap(), Ended::Disconnect);
+        // Greeting 18, INFO_EXPORT 32, BLOCK_SIZE 34, ACK 20, two replies, 5 bytes read.
+        assert_eq!(got.len(), 18 + 32 + 34 + 20 + 16 + 16 + 5);
+        let replies = &got[104..];
+        assert_eq!(
+            SimpleReplyRepr::parse(replies).unwrap(),
+            SimpleReplyRepr::new(1, Ok(()))
+        );
+        assert_eq!(SimpleReplyRepr::parse(&replies[16..]).unwrap().cookie, 2);
+        assert_eq!(&replies[32..], b"hello");
+        assert_eq!(&std::fs::read(&path).unwrap()[4096..4101], b"hello");
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -4,7 +4,8 @@
 //! - [`backend`]: the [`Backend`] trait an export is served from, and [`FileBackend`].
 //! - [`exports`]: [`ExportTable`], names to backends, shared and changeable while serving.
 //! - [`server`]: [`Server`], a listener on an [`Endpoint`] with a thread per client.
-//! - [`conn`]: one connection, driving the core session with blocking I/O.
+//! - [`conn`]: one connection, driving the core session with blocking I/O ([`serve_stream`]
+//!   for a stream accepted elsewhere).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -23,6 +24,6 @@ pub mod exports;
 pub mod server;
 
 pub use backend::{Backend, FileBackend};
-pub use conn::Ended;
+pub use conn::{serve_stream, Ended};
 pub use exports::ExportTable;
 pub use server::{Endpoint, Server};
