@@ -9,6 +9,7 @@
 //! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
 //! - [`input`]: reading a fuzz input as a sequence of small values.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
+//! - [`nbd`]: the NBD server session under arbitrary client bytes, completions and buffers.
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
@@ -27,6 +28,7 @@ pub mod input;
 pub mod jsonrpc;
 pub mod lookup;
 pub mod model;
+pub mod nbd;
 pub mod reconnect;
 pub mod repl;
 pub mod repl_data;

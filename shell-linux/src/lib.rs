@@ -6,6 +6,8 @@
 //! - [`daemon`]: keelsond's request daemon and the client library (libdaemon's wire protocol).
 //! - [`fuse`]: a FUSE mount (fuser) of a [`volume::Volume`], as GlusterFS's fuse-bridge.
 //! - [`mountcmd`]: `keelctl mount` — a checked volfile served through FUSE.
+//! - [`nbd`]: NBD exports over UNIX sockets and TCP: the backend trait, a file backend, the
+//!   export table and the listeners (core session per connection).
 //! - [`paths`]: default run directory, socket and pidfile.
 //! - [`process`]: stopping child processes cleanly.
 //! - [`remote`]: keelsond's management remotes, each a JSON-RPC session with reconnect.
@@ -27,6 +29,7 @@ pub mod configcmd;
 pub mod daemon;
 pub mod fuse;
 pub mod mountcmd;
+pub mod nbd;
 pub mod paths;
 pub mod process;
 pub mod remote;
