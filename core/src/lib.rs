@@ -5,9 +5,12 @@
 //! - [`daemon`]: the libdaemon request protocol on top of it: framing, requests and replies,
 //!   `hello`, and the dispatch table.
 //! - [`jsonrpc`]: OVS JSON-RPC: framing of back-to-back JSON values, messages, `echo` keepalive.
+//! - [`nbd`]: the NBD server protocol (fixed newstyle, simple replies): wire layouts and a session
+//!   that turns client bytes into read/write/flush/trim actions and completions into replies.
 //! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
 //! - [`repl`]: DRBD replication: every header and packet layout, the command table and the bitmap
-//!   RLE+VLI codec, as zero-copy views and `Repr`s (`repl::wire`).
+//!   RLE+VLI codec, as zero-copy views and `Repr`s (`repl::wire`); the data path: dirty bitmap,
+//!   activity log, transfer log, protocols A/B/C on both sides, resync with rate and progress.
 //! - [`stream`]: OVS stream names (`tcp:HOST:PORT`, `pssl:PORT:IP`, ...) with OVS's default port.
 //! - [`unixctl`]: the OVS control-socket protocol `ovs-appctl` speaks: requests, argument checks
 //!   and refusal texts, `list-commands`, replies under the 3.1 newline rule.
@@ -28,6 +31,7 @@ extern crate std;
 pub mod config;
 pub mod daemon;
 pub mod jsonrpc;
+pub mod nbd;
 pub mod reconnect;
 pub mod repl;
 pub mod stream;

@@ -9,10 +9,14 @@
 //! - [`jsonrpc`]: OVS JSON-RPC framing under any chunking, message parse → write → parse.
 //! - [`input`]: reading a fuzz input as a sequence of small values.
 //! - [`model`]: the reference pieces they share (visible walk, float and key rules).
+//! - [`nbd`]: the NBD server session under arbitrary client bytes, completions and buffers.
 //! - [`reconnect`]: the OVS reconnect FSM under arbitrary event sequences and clocks.
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
+//! - [`handle`]: storage/posix's gfid text, handle paths and gfid2path names.
+//! - [`repl_data`]: the DRBD data path (receiving side, resync, primary acks) under arbitrary
+//!   packet sequences.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //! - [`xlator`]: translator graphs running fop sequences: frames unwind once, none leak.
 //!
@@ -20,12 +24,15 @@
 
 pub mod binary;
 pub mod daemon;
+pub mod handle;
 pub mod input;
 pub mod jsonrpc;
 pub mod lookup;
 pub mod model;
+pub mod nbd;
 pub mod reconnect;
 pub mod repl;
+pub mod repl_data;
 pub mod session;
 pub mod stream;
 pub mod text;

@@ -71,8 +71,14 @@ pub struct CheckOptions {
     pub events: bool,
 }
 
-/// `check` (and `show`, without init): the verdict and the normalised graph on stdout.
-pub fn check(src: &Source, opts: CheckOptions) -> Result<(), CmdError> {
+/// The graph `check` and `mount` work on: parsed, validated and (with `opts.init`)
+/// initialised and activated; warnings go to stderr. `f` gets the graph and whether the top
+/// came up, plus the activation's events as `check --events` prints them.
+pub fn with_graph<R>(
+    src: &Source,
+    opts: CheckOptions,
+    f: impl FnOnce(&CheckedGraph<'_, '_>, bool, String) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
     let name = src.name();
     let text = src.read().map_err(|e| CmdError(format!("{name}: {e}")))?;
     let mut stderr = std::io::stderr().lock();
@@ -104,18 +110,29 @@ pub fn check(src: &Source, opts: CheckOptions) -> Result<(), CmdError> {
             }
         });
     }
-    let mut dump = String::new();
-    graph
-        .write_dump(&mut dump)
-        .map_err(|_| CmdError(format!("{name}: the graph is too large to print")))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(dump.as_bytes())
-        .and_then(|()| out.write_all(events.as_bytes()))
-        .and_then(|()| out.flush())
-        .map_err(|e| CmdError(format!("stdout: {e}")))?;
-    if top_up {
-        Ok(())
-    } else {
-        Err(CmdError(format!("{name}: the top volume did not come up")))
-    }
+    f(&graph, top_up, events)
+}
+
+/// A graph over a [`CheckedVolfile`].
+pub type CheckedGraph<'v, 'a> = Graph<'v, 'a, MAX_VOLUMES, MAX_OPTIONS, MAX_LINKS>;
+
+/// `check` (and `show`, without init): the verdict and the normalised graph on stdout.
+pub fn check(src: &Source, opts: CheckOptions) -> Result<(), CmdError> {
+    let name = src.name();
+    with_graph(src, opts, |graph, top_up, events| {
+        let mut dump = String::new();
+        graph
+            .write_dump(&mut dump)
+            .map_err(|_| CmdError(format!("{name}: the graph is too large to print")))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(dump.as_bytes())
+            .and_then(|()| out.write_all(events.as_bytes()))
+            .and_then(|()| out.flush())
+            .map_err(|e| CmdError(format!("stdout: {e}")))?;
+        if top_up {
+            Ok(())
+        } else {
+            Err(CmdError(format!("{name}: the top volume did not come up")))
+        }
+    })
 }

@@ -187,3 +187,54 @@ fn exit_stops_keelsond_cleanly() {
     assert!(!d.socket.exists(), "request socket left behind");
     assert!(!ctl.exists(), "unixctl socket left behind");
 }
+
+/// `ovs-appctl -t keelsond` names the daemon, not a path: the client reads
+/// `$OVS_RUNDIR/keelsond.pid`, checks that the pid in it holds the file's lock, and connects to
+/// `$OVS_RUNDIR/keelsond.PID.ctl` (§4.2). keelsond's defaults under `KEELSON_RUNDIR` are exactly
+/// those names; a relative `--pidfile` lands there too.
+#[test]
+fn appctl_finds_keelsond_by_name_through_its_pidfile() {
+    if !have_appctl() {
+        return;
+    }
+    let dir = scratch("uc-name");
+    let rundir = dir.join("run");
+    for pidfile in [None, Some("keelsond.pid")] {
+        let mut child = Command::new(KEELSOND)
+            .env("KEELSON_RUNDIR", &rundir)
+            .args(["--pidfile"])
+            .args(pidfile)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        let ctl = rundir.join(format!("keelsond.{}.ctl", child.id()));
+        wait_until("the default unixctl socket exists", || ctl.exists());
+        let o = Command::new("ovs-appctl")
+            .env("OVS_RUNDIR", &rundir)
+            .args(["-t", "keelsond", "version"])
+            .env_remove("OVS_CTL_TIMEOUT")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with("keelsond (Keelson) "),
+            "{}",
+            stdout(&o)
+        );
+        let pid = std::fs::read_to_string(rundir.join("keelsond.pid")).unwrap();
+        assert_eq!(pid, format!("{}\n", child.id()));
+        let o = Command::new("ovs-appctl")
+            .env("OVS_RUNDIR", &rundir)
+            .args(["-t", "keelsond", "exit"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        assert!(!rundir.join("keelsond.pid").exists(), "pidfile left behind");
+        assert!(
+            !rundir.join("keelsond.socket").exists(),
+            "socket left behind"
+        );
+    }
+}

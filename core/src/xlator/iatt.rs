@@ -1,48 +1,8 @@
-//! `struct iatt` (translators.md §6), gfids (§5.6) and `struct statvfs`: the attributes every
+//! `struct iatt` (translators.md §6) and `struct statvfs`: the attributes every
 //! fop reply carries, with upstream's validity bits and a fixed little-endian record form for
 //! directory listings (readdirp entries carry one each).
 
-use core::fmt;
-
-/// A GlusterFS file id: 16 raw bytes (`trusted.gfid` on the brick).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Gfid(pub [u8; 16]);
-
-impl Gfid {
-    /// The null gfid (an unresolved object).
-    pub const NULL: Gfid = Gfid([0; 16]);
-    /// The root directory, `00000000-0000-0000-0000-000000000001` (§5.6).
-    pub const ROOT: Gfid = Gfid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-
-    /// Whether every byte is zero.
-    pub fn is_null(&self) -> bool {
-        self.0 == [0; 16]
-    }
-
-    /// `ia_ino`: the last 8 bytes read big-endian; the null gfid gives -1 (§5.6).
-    pub fn ino(&self) -> u64 {
-        if self.is_null() {
-            return u64::MAX;
-        }
-        let mut b = [0; 8];
-        b.copy_from_slice(&self.0[8..]);
-        u64::from_be_bytes(b)
-    }
-}
-
-impl fmt::Display for Gfid {
-    /// The canonical form `uuid_utoa` prints: 8-4-4-4-12 lower-case hex.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
+pub use super::handle::Gfid;
 
 /// `ia_type`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! - [`notify`]: event propagation (PARENT_UP down, CHILD_* up and aggregated) and fini.
 //! - [`event`]: [`Event`], `glusterfs_event_t` with upstream's values.
 //! - [`fop`]: [`Fop`], `glusterfs_fop_t` with upstream's numbering, names and argument lists.
-//! - [`iatt`]: `struct iatt`, gfids and `statvfs` (§6).
+//! - [`iatt`]: `struct iatt` and `statvfs` (§6).
 //! - [`args`]: fop request and reply arguments ([`Request`], [`Reply`]) as spans into the
 //!   buffer lent with each request; errno values; [`RequestBytes`](args::RequestBytes).
 //! - [`dirent`]: readdir(p) entries packed into a reply.
@@ -27,6 +27,7 @@
 //! - [`locks`]: `features/locks`: inodelk, entrylk and lk, EAGAIN or FIFO waits (§5.7).
 //! - [`write_behind`]: `performance/write-behind`: lied writes, deferred errors (§5.5).
 //! - [`dht_hash`]: `gf_dm_hashfn`, DHT's name hash (§5.3).
+//! - [`handle`]: storage/posix's on-disk names: [`Gfid`], `.glusterfs` handles, gfid2path keys.
 //!
 //! ```
 //! use keelson_core::xlator::{graph::AnyDirectory, types::BUILTIN, Graph, Volfile};
@@ -50,6 +51,7 @@ pub mod event;
 pub mod fop;
 pub mod frame;
 pub mod graph;
+pub mod handle;
 pub mod iatt;
 pub mod init;
 pub mod io_stats;
@@ -71,5 +73,6 @@ pub use engine::Engine;
 pub use event::Event;
 pub use fop::Fop;
 pub use graph::{BrickVolumeId, Graph, GraphError, Host, Notice};
+pub use handle::Gfid;
 pub use lex::{Pos, Word};
 pub use volfile::{Error, ErrorKind, Volfile, Warning, WarningKind};

@@ -41,6 +41,14 @@ enum Cmd {
     /// GlusterFS volfiles (translator graphs).
     #[command(subcommand)]
     Volfile(VolfileCmd),
+    /// Serve a volfile's graph through FUSE in the foreground, until it is unmounted or the
+    /// process gets SIGTERM/SIGINT.
+    Mount {
+        /// The volfile.
+        volfile: PathBuf,
+        /// Where to mount it.
+        mountpoint: PathBuf,
+    },
     /// Send one request (libdaemon's daemon_send_simple) and print the reply.
     ///
     /// Arguments are `key=value`: an integer value is sent plain, anything else as a quoted
@@ -156,6 +164,10 @@ fn main() -> ExitCode {
             };
             volfilecmd::check(&Source::new(Some(&file)), opts)
         }
+        Cmd::Mount {
+            volfile,
+            mountpoint,
+        } => keelson_linux::mountcmd::mount(&volfile, &mountpoint),
         Cmd::Request { name, args } => {
             let socket = cli.socket.unwrap_or_else(paths::default_socket);
             let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));

@@ -24,7 +24,7 @@ struct Cli {
     #[arg(long, short = 's')]
     socket: Option<PathBuf>,
     /// Keep a locked pidfile [default file: RUNDIR/keelsond.pid].
-    #[arg(long, short = 'p', num_args = 0..=1, default_missing_value = "")]
+    #[arg(long, short = 'p', num_args = 0..=1, default_missing_value = "keelsond.pid")]
     pidfile: Option<PathBuf>,
     /// Replace the pidfile even if a running process holds it (no effect without --pidfile).
     #[arg(long)]
@@ -198,13 +198,7 @@ fn main() -> ExitCode {
     // Absolute, since --detach leaves the current directory.
     let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let socket = abs(cli.socket.unwrap_or_else(paths::default_socket));
-    let pidfile = cli.pidfile.map(|p| {
-        abs(if p.as_os_str().is_empty() {
-            paths::default_pidfile()
-        } else {
-            p
-        })
-    });
+    let pidfile = cli.pidfile.map(|p| abs(paths::pidfile(&p)));
     let config = cli.config.map(abs);
     if let Some(dir) = socket.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {

@@ -178,6 +178,12 @@ pub fn run(
                         }
                         Err(e) => {
                             tracing::error!(client = c.id, "takeover failed: {e}; serving on");
+                            let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
+                            shared
+                                .mounts
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .apply(&agent.config);
                             again.push(slot);
                         }
                     }
@@ -320,6 +326,13 @@ pub fn run(
 /// The loop calls this once the other connections have closed or the drain's wait ran out, and
 /// returns right after a success, so every request is either in the snapshot or never run.
 fn hand_over(shared: &Shared, c: &mut Conn, listener: RawFd) -> std::io::Result<()> {
+    // Mounts go down before the new instance hears back: it mounts the same mount points,
+    // and an unmount after that would take its mount, not ours.
+    shared
+        .mounts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .stop_all();
     let mut body = Vec::new();
     {
         let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());

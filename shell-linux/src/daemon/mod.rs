@@ -6,6 +6,7 @@
 //! - [`conn`]: one non-blocking connection, answering through the core's dispatch table.
 //! - [`agent`]: keelsond's state and requests.
 //! - [`socket`], [`pidfile`]: libdaemon's socket and pidfile rules; systemd activation.
+//! - [`mounts`]: the FUSE mounts of the configuration's `mounts` section.
 //! - [`monitor`]: `--monitor`, the supervisor that restarts the daemon after a crash signal.
 //! - [`takeover`]: handing the state and the listening socket to a new instance.
 //! - [`client`]: the client library `keelctl request` uses.
@@ -15,6 +16,7 @@ pub mod client;
 pub mod conn;
 pub mod event_loop;
 pub mod monitor;
+pub mod mounts;
 pub mod pidfile;
 pub mod server;
 pub mod socket;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use keelson_core::config::OwnedTree;
 
 use super::agent::Agent;
+use super::mounts::Mounts;
 use super::pidfile::{Pidfile, PidfileError, EXIT_ALREADY_RUNNING};
 use super::socket::{self, Origin};
 use super::{event_loop, takeover};
@@ -67,6 +68,8 @@ pub struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// systemd owns the socket file (passed on through takeovers): never unlink it.
     pub(crate) activated: bool,
+    /// The configuration's FUSE mounts.
+    pub(crate) mounts: Mutex<Mounts>,
     wake_tx: UnixStream,
 }
 
@@ -218,8 +221,13 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         agent: Mutex::new(agent),
         shutdown: AtomicBool::new(false),
         activated: origin == Origin::Activated,
+        mounts: Mutex::new(Mounts::default()),
         wake_tx,
     });
+    {
+        let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
+        lock(&shared.mounts).apply(&agent.config);
+    }
 
     // Checked at startup already; a remote that cannot start is logged, not fatal: the
     // request socket is live by now (and after a takeover the old instance has let go).
@@ -249,6 +257,7 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
         hup: &hup,
     };
     let end = event_loop::run(&shared, &listener, &wake_rx, signals);
+    lock(&shared.mounts).stop_all();
     if let Some(u) = unixctl {
         u.stop();
     }
@@ -275,9 +284,15 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     }
 }
 
+/// A lock that a panicked holder did not leave unusable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(crate) fn reload(shared: &Shared) {
     match load_config(&shared.opts.config) {
         Ok(c) => {
+            lock(&shared.mounts).apply(&c);
             shared
                 .agent
                 .lock()

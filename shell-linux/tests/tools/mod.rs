@@ -1,7 +1,10 @@
-//! Finding the real programs the interop tests talk to.
+//! Finding the real programs the interop tests talk to, and asking whether a mount is up.
 //!
 //! A test that needs one skips (after a note) only when it is missing on a developer's machine;
 //! under CI (env `CI` set) `.ci/run` installs every one of them, so a missing program fails.
+
+// Each test binary uses its own subset.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -24,4 +27,13 @@ pub fn find(name: &str, package: &str) -> Option<PathBuf> {
         eprintln!("note: {name} not found (install {package}); skipping this test");
     }
     found
+}
+
+/// Whether `path` is a mount point now (`mountpoint -q`).
+pub fn mounted(path: &Path) -> bool {
+    std::process::Command::new("mountpoint")
+        .arg("-q")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
 }

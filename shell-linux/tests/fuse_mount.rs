@@ -1,0 +1,364 @@
+//! `keelctl mount VOLFILE MOUNTPOINT` with standard tools on the mount for real: `cp -a`,
+//! `diff -r`, `ls -l`, `mv`, `ln -s`, `chmod`, `truncate`, `tar c | tar x`, `rm -r`; the same
+//! operations on a plain directory give the same tree. The brick written through the mount
+//! passes the storage/posix consistency check, and a real glusterfs mount of it shows the
+//! same tree. SIGTERM unmounts; graphs the mount cannot serve are refused by name.
+//!
+//! Needs root and /dev/fuse; glusterfs (Debian's glusterfs-client) for the cross-check, which
+//! is skipped with a note without it unless `CI` is set.
+
+mod tools;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keelson_linux::brick::{check::check, Brick};
+use tools::mounted;
+
+const KEELCTL: &str = env!("CARGO_BIN_EXE_keelctl");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("fuse")
+        .join(name);
+    for m in ["mnt", "gmnt"] {
+        // Left mounted by an earlier run that was killed.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(dir.join(m))
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = fs::remove_dir_all(&dir);
+    for d in ["brick", "mnt", "gmnt", "ref"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    dir
+}
+
+fn sh(script: &str, cwd: &Path) -> String {
+    let o = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "`{script}` in {} failed: {}{}",
+        cwd.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn wait(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn volfile(dir: &Path, body: &str) -> PathBuf {
+    let vol = dir.join("posix.vol");
+    fs::write(
+        &vol,
+        body.replace("BRICK", dir.join("brick").to_str().unwrap()),
+    )
+    .unwrap();
+    vol
+}
+
+const POSIX: &str = "volume posix\n  type storage/posix\n  option directory BRICK\nend-volume\n";
+
+/// `keelctl mount` of a one-posix volfile on `DIR/mnt`, killed if the test fails.
+struct KeelMount {
+    child: Child,
+    mnt: PathBuf,
+}
+
+impl KeelMount {
+    fn start(dir: &Path) -> KeelMount {
+        let mnt = dir.join("mnt");
+        let child = Command::new(KEELCTL)
+            .arg("mount")
+            .arg(volfile(dir, POSIX))
+            .arg(&mnt)
+            .stderr(fs::File::create(dir.join("mount.log")).unwrap())
+            .spawn()
+            .unwrap();
+        wait("keelctl mount is mounted", || mounted(&mnt));
+        KeelMount { child, mnt }
+    }
+
+    /// Unmounts with `umount` and returns keelctl's exit status.
+    fn unmount(&mut self) -> std::process::ExitStatus {
+        sh(&format!("umount '{}'", self.mnt.display()), Path::new("/"));
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for KeelMount {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+    }
+}
+
+/// A source tree with what `cp -a` has to carry: nested directories, empty, small, page-sized
+/// and large files, an executable, a hard link, relative and dangling symlinks, a FIFO and odd
+/// modes and times.
+fn make_source(root: &Path) {
+    let src = root.join("src");
+    fs::create_dir_all(src.join("a/b/c")).unwrap();
+    fs::create_dir_all(src.join("empty-dir")).unwrap();
+    fs::write(src.join("empty"), b"").unwrap();
+    fs::write(src.join("small"), b"hello\n").unwrap();
+    fs::write(src.join("a/page"), vec![7u8; 4096]).unwrap();
+    let big: Vec<u8> = (0..1_000_003u32).map(|i| (i ^ (i >> 7)) as u8).collect();
+    fs::write(src.join("a/b/big"), &big).unwrap();
+    fs::write(src.join("a/b/c/run.sh"), b"#!/bin/sh\necho ran\n").unwrap();
+    fs::set_permissions(src.join("a/b/c/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::hard_link(src.join("small"), src.join("a/small-link")).unwrap();
+    std::os::unix::fs::symlink("../small", src.join("a/rel-link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", src.join("dangling")).unwrap();
+    sh("mkfifo src/fifo && chmod 0640 src/fifo", root);
+    sh(
+        "chmod 0700 src/a/b && chmod 0444 src/a/page && touch -h -d '2001-02-03 04:05:06.789' src/small src/a/rel-link",
+        root,
+    );
+}
+
+/// A listing of the tree that shows what the tools must preserve (name, type, mode, size,
+/// links, symlink target, and with `times` the mtime of everything but directories), sorted.
+fn listing(dir: &Path, times: bool) -> String {
+    let t = if times { " %T@" } else { "" };
+    let mut lines: Vec<String> = sh(
+        &format!(
+            "find . -mindepth 1 ! -type d -printf '%P %y %m %s %n{t} %l\\n'; \
+             find . -mindepth 1 -type d -printf '%P %y %m %n\\n'"
+        ),
+        dir,
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The operations of the test, as one script that runs the same in the mount and in a plain
+/// directory.
+const OPERATIONS: &str = "
+mv src/a/b/big src/big-moved
+mv src/a/b src/b-moved
+ln -s b-moved/c/run.sh src/run-link
+chmod 0600 src/small
+truncate -s 100 src/big-moved
+truncate -s 10000 src/empty
+ln src/b-moved/c/run.sh src/run-hard
+rm src/a/small-link
+sh src/run-link > src/ran.txt
+";
+
+#[test]
+fn standard_tools_work_on_a_keelson_mount() {
+    let dir = scratch("tools");
+    make_source(&dir);
+    let mut m = KeelMount::start(&dir);
+    let mnt = m.mnt.clone();
+    let reference = dir.join("ref");
+
+    sh(
+        &format!(
+            "cp -a src '{}'/ && cp -a src '{}'/",
+            mnt.display(),
+            reference.display()
+        ),
+        &dir,
+    );
+    sh(
+        &format!(
+            "diff -r --no-dereference -x fifo src '{}/src'",
+            mnt.display()
+        ),
+        &dir,
+    );
+    assert_eq!(
+        listing(&mnt, true),
+        listing(&reference, true),
+        "after cp -a"
+    );
+    // `ls -l` shows the same modes, links, owners, sizes and times.
+    let ls = "ls -lR --time-style=+%s src | grep -v '^total'";
+    assert_eq!(sh(ls, &mnt), sh(ls, &reference));
+
+    sh(OPERATIONS, &mnt);
+    sh(OPERATIONS, &reference);
+    assert_eq!(
+        listing(&mnt, false),
+        listing(&reference, false),
+        "after mv, ln -s, chmod, truncate"
+    );
+    sh(
+        &format!(
+            "diff -r --no-dereference -x fifo '{}/src' '{}/src'",
+            mnt.display(),
+            reference.display()
+        ),
+        &dir,
+    );
+    assert_eq!(
+        fs::read_to_string(mnt.join("src/ran.txt")).unwrap(),
+        "ran\n"
+    );
+
+    // tar out of the mount, tar into it.
+    sh(
+        &format!(
+            "mkdir out && tar -C '{}' -cf - src | tar -C out -xf -",
+            mnt.display()
+        ),
+        &dir,
+    );
+    sh(
+        &format!(
+            "diff -r --no-dereference -x fifo out/src '{}/src'",
+            reference.display()
+        ),
+        &dir,
+    );
+    sh(
+        &format!(
+            "tar -C out -cf - src | tar -C '{}' -xf - --transform s/^src/src2/",
+            mnt.display()
+        ),
+        &dir,
+    );
+    sh(
+        &format!(
+            "diff -r --no-dereference -x fifo '{}/src2' '{}/src'",
+            mnt.display(),
+            reference.display()
+        ),
+        &dir,
+    );
+
+    sh("rm -r src2", &mnt);
+    let st = m.unmount();
+    assert!(st.success(), "keelctl mount exited {st}");
+
+    // What the mount wrote is a proper storage/posix brick.
+    let b = Brick::open(&dir.join("brick")).unwrap();
+    assert_eq!(check(&b).unwrap(), Vec::<String>::new());
+
+    // And a real glusterfs mount of that brick shows the same tree.
+    if let Some(gfs) = tools::find("glusterfs", "glusterfs-client") {
+        let gmnt = dir.join("gmnt");
+        sh(
+            &format!(
+                "'{}' -f '{}' -l '{}/gmount.log' '{}'",
+                gfs.display(),
+                dir.join("posix.vol").display(),
+                dir.display(),
+                gmnt.display()
+            ),
+            &dir,
+        );
+        wait("glusterfs is mounted", || {
+            mounted(&gmnt) && gmnt.join("src").exists()
+        });
+        let r = std::panic::catch_unwind(|| {
+            sh(
+                &format!(
+                    "diff -r --no-dereference -x fifo '{}/src' '{}/src'",
+                    gmnt.display(),
+                    reference.display()
+                ),
+                &dir,
+            );
+            assert_eq!(
+                listing(&gmnt, false),
+                listing(&reference, false),
+                "through glusterfs"
+            );
+        });
+        sh(&format!("umount '{}'", gmnt.display()), &dir);
+        r.unwrap();
+    }
+
+    // Back through Keelson: removing the tree leaves an empty volume.
+    let mut m = KeelMount::start(&dir);
+    sh("rm -r src && test -z \"$(ls -A)\"", &m.mnt);
+    assert!(m.unmount().success());
+    assert_eq!(check(&b).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn sigterm_unmounts_and_exits_cleanly() {
+    let dir = scratch("term");
+    let mut m = KeelMount::start(&dir);
+    fs::write(m.mnt.join("f"), b"data").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(m.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = m.child.wait().unwrap();
+    assert!(
+        st.success(),
+        "exit {st}: {}",
+        fs::read_to_string(dir.join("mount.log")).unwrap()
+    );
+    assert!(!mounted(&m.mnt), "still mounted after SIGTERM");
+    assert_eq!(fs::read(dir.join("brick/f")).unwrap(), b"data");
+}
+
+#[test]
+fn graphs_it_cannot_serve_and_bad_volfiles_are_refused_by_name() {
+    let dir = scratch("refuse");
+    let vol = volfile(
+        &dir,
+        "volume posix\n type storage/posix\n option directory BRICK\nend-volume\n\
+         volume tr\n type debug/trace\n subvolumes posix\nend-volume\n",
+    );
+    let o = Command::new(KEELCTL)
+        .arg("mount")
+        .arg(&vol)
+        .arg(dir.join("mnt"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("volume tr (debug/trace)"), "{err}");
+    assert!(!mounted(&dir.join("mnt")));
+
+    fs::write(
+        &vol,
+        "volume posix\n type storage/posix\n option directory\n",
+    )
+    .unwrap();
+    let o = Command::new(KEELCTL)
+        .arg("mount")
+        .arg(&vol)
+        .arg(dir.join("mnt"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:4:1: Volume posix: Please specify option",
+            vol.display()
+        )),
+        "{err}"
+    );
+}
