@@ -1,9 +1,14 @@
-//! DRBD replication (replication.md): the wire layer now, the connection and resync machines later.
+//! DRBD replication (replication.md): the wire layer and the connection machine; the data-path
+//! machines (bitmap, activity log, transfer log, resync) come next.
 //!
 //! - [`wire`]: headers, every packet layout, the command table and the bitmap RLE+VLI codec, as
 //!   zero-copy views plus `Repr`s that parse from and emit into caller buffers.
+//! - [`conn`]: the connection machine: socket pair, feature negotiation, CRAM-HMAC, P_PROTOCOL
+//!   checks, per-volume introduction, the UUID compare table and keep-alive, up to Connected.
 //!
-//! Nothing here allocates or panics; a sans-IO connection machine reads [`wire::Frame`]s from its
-//! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters.
+//! Nothing here allocates or panics; the connection machine reads [`wire::Frame`]s from the
+//! caller's receive buffers and emits them into its send buffers under the [`wire::Agreed`]
+//! parameters.
 
+pub mod conn;
 pub mod wire;
