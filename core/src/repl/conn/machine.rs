@@ -349,7 +349,10 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 self.sockets.closed(id);
                 self.phase = Phase::Sockets;
                 self.settle_until = None;
-                self.next_connect_at = Some(now);
+                // The peer dropped it (crossed connect, or it is not listening for us yet):
+                // give it a connect window before trying again.
+                let retry = now + self.accept_window();
+                self.next_connect_at = Some(self.next_connect_at.map_or(retry, |t| t.min(retry)));
             }
             _ => self.drop_connection(now, DisconnectReason::BrokenPipe),
         }
@@ -409,6 +412,13 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         if !on_socket {
             let command = frame.command;
             return self.violation(now, input, ProtocolViolation::WrongSocket { command });
+        }
+        // 8.4 refuses any per-volume packet for a volume it does not have.
+        let per_volume = frame.command.scope() == wire::Scope::Volume
+            && !matches!(frame.command, Command::DelayProbe);
+        if per_volume && self.phase >= Phase::Params && self.volume(frame.volume).is_none() {
+            let volume = frame.volume;
+            return self.violation(now, input, ProtocolViolation::UnknownVolume { volume });
         }
         let result = match role {
             SocketRole::Data => self.on_data(now, frame),
