@@ -311,7 +311,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 }
                 // 8.4 then waits up to connect-int for the peer's connection before it
                 // connects out again.
-                self.next_connect_at = Some(now + self.accept_window());
+                self.next_connect_at = Some(now.saturating_add(self.accept_window()));
                 self.maybe_settle(now);
             }
             None => self.action(Action::Close(id)),
@@ -322,7 +322,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
     pub fn handle_connect_failed(&mut self, now: u64) {
         self.connect_in_flight = false;
         if self.phase == Phase::Sockets {
-            self.next_connect_at = Some(now + self.accept_window());
+            self.next_connect_at = Some(now.saturating_add(self.accept_window()));
         }
     }
 
@@ -351,7 +351,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 self.settle_until = None;
                 // The peer dropped it (crossed connect, or it is not listening for us yet):
                 // give it a connect window before trying again.
-                let retry = now + self.accept_window();
+                let retry = now.saturating_add(self.accept_window());
                 self.next_connect_at = Some(self.next_connect_at.map_or(retry, |t| t.min(retry)));
             }
             _ => self.drop_connection(now, DisconnectReason::BrokenPipe),
@@ -439,11 +439,11 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
 
     /// The time has come (call at or after [`Self::poll_timeout`], or any time).
     pub fn handle_timeout(&mut self, now: u64) {
-        let handshake_deadline = self.last_rx + 4 * self.config.ping_timeout_ms;
+        let handshake_deadline = self.last_rx.saturating_add(self.handshake_timeout());
         match self.phase {
             Phase::Idle | Phase::Connected => {}
             Phase::Sockets | Phase::Settle => {
-                let stale = now.saturating_sub(4 * self.config.ping_timeout_ms);
+                let stale = now.saturating_sub(self.handshake_timeout());
                 if let Some(id) = self.sockets.stale_pending(stale) {
                     self.sockets.closed(id);
                     self.action(Action::Close(id));
@@ -469,10 +469,10 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         }
         if self.keepalive() {
             match self.ping_sent_at {
-                Some(t) if now >= t + self.config.ping_timeout_ms => {
+                Some(t) if now >= t.saturating_add(self.config.ping_timeout_ms) => {
                     self.drop_connection(now, DisconnectReason::NetworkFailure)
                 }
-                None if now >= self.last_rx + self.config.ping_int_ms => {
+                None if now >= self.last_rx.saturating_add(self.config.ping_int_ms) => {
                     self.ping_due = true;
                     self.ping_sent_at = Some(now);
                 }
@@ -491,7 +491,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
             Phase::Idle | Phase::Connected => {}
             Phase::Sockets | Phase::Settle => {
                 if let Some(p) = self.sockets.oldest_pending() {
-                    at(p + 4 * self.config.ping_timeout_ms);
+                    at(p.saturating_add(self.handshake_timeout()));
                 }
                 if let Some(s) = self.settle_until.filter(|_| self.phase == Phase::Settle) {
                     at(s);
@@ -503,12 +503,12 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                     at(c);
                 }
             }
-            _ => at(self.last_rx + 4 * self.config.ping_timeout_ms),
+            _ => at(self.last_rx.saturating_add(self.handshake_timeout())),
         }
         if self.keepalive() {
             match self.ping_sent_at {
-                Some(s) => at(s + self.config.ping_timeout_ms),
-                None => at(self.last_rx + self.config.ping_int_ms),
+                Some(s) => at(s.saturating_add(self.config.ping_timeout_ms)),
+                None => at(self.last_rx.saturating_add(self.config.ping_int_ms)),
             }
         }
         t
@@ -662,10 +662,16 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
     fn accept_window(&mut self) -> u64 {
         let base = self.config.connect_int_ms;
         if self.coin() {
-            base + base / 7
+            base.saturating_add(base / 7)
         } else {
             base - base / 7
         }
+    }
+
+    /// How long the handshake may wait for the peer's next packet (8.4 sets the data socket's
+    /// receive timeout to 4 × ping-timeout while connecting).
+    fn handshake_timeout(&self) -> u64 {
+        self.config.ping_timeout_ms.saturating_mul(4)
     }
 
     fn keepalive(&self) -> bool {
@@ -697,7 +703,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
     fn maybe_settle(&mut self, now: u64) {
         if self.sockets.complete() {
             self.phase = Phase::Settle;
-            self.settle_until = Some(now + self.config.sock_check_ms());
+            self.settle_until = Some(now.saturating_add(self.config.sock_check_ms()));
         }
     }
 
@@ -725,7 +731,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 self.forget_initial(dropped);
                 self.action(Action::Close(dropped));
                 self.next_connect_at = Some(if wait {
-                    now + self.accept_window()
+                    now.saturating_add(self.accept_window())
                 } else {
                     now
                 });
@@ -734,7 +740,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
             Accepted::Rejected { wait } => {
                 self.action(Action::Close(id));
                 self.next_connect_at = Some(if wait {
-                    now + self.accept_window()
+                    now.saturating_add(self.accept_window())
                 } else {
                     now
                 });
@@ -1111,7 +1117,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         if reason.retries() {
             self.set_conn(ConnState::Unconnected);
             self.start_connecting(now);
-            self.next_connect_at = Some(now + self.config.connect_int_ms);
+            self.next_connect_at = Some(now.saturating_add(self.config.connect_int_ms));
         } else {
             self.phase = Phase::Idle;
             self.next_connect_at = None;

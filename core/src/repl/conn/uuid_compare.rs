@@ -77,7 +77,7 @@ impl Verdict {
             Verdict::SplitBrainAutoRecover => 100,
             Verdict::SplitBrainDisconnect => -100,
             Verdict::UnrelatedData => -1000,
-            Verdict::RequiresProtocol(pv) => -1000 - pv as i32,
+            Verdict::RequiresProtocol(pv) => (-1000i32).saturating_sub(pv as i32),
         }
     }
 }
