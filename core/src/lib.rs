@@ -7,7 +7,8 @@
 //! - [`jsonrpc`]: OVS JSON-RPC: framing of back-to-back JSON values, messages, `echo` keepalive.
 //! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
 //! - [`repl`]: DRBD replication: every header and packet layout, the command table and the bitmap
-//!   RLE+VLI codec, as zero-copy views and `Repr`s (`repl::wire`).
+//!   RLE+VLI codec, as zero-copy views and `Repr`s (`repl::wire`); the connection machine from
+//!   socket pair to Connected, with the UUID compare table (`repl::conn`).
 //! - [`stream`]: OVS stream names (`tcp:HOST:PORT`, `pssl:PORT:IP`, ...) with OVS's default port.
 //! - [`unixctl`]: the OVS control-socket protocol `ovs-appctl` speaks: requests, argument checks
 //!   and refusal texts, `list-commands`, replies under the 3.1 newline rule.
