@@ -13,6 +13,8 @@
 //! - [`session`]: the JSON-RPC session (FSM, probes, rotation) under an arbitrary shell.
 //! - [`stream`]: OVS stream names: no panic, and parse → print → parse round trips.
 //! - [`repl`]: DRBD headers, packets and the bitmap codec: parse → emit → parse, transfers.
+//! - [`repl_conn`]: the DRBD connection machine alone on arbitrary events, and two machines with
+//!   packets mutated in flight.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
@@ -25,6 +27,7 @@ pub mod lookup;
 pub mod model;
 pub mod reconnect;
 pub mod repl;
+pub mod repl_conn;
 pub mod session;
 pub mod stream;
 pub mod text;
