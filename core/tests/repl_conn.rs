@@ -6,7 +6,8 @@
 mod sim;
 
 use keelson_core::repl::conn::handshake::{AuthFailure, Incompatible};
-use keelson_core::repl::conn::uuid_compare::{Refusal, Resolution, SyncOutcome, Verdict};
+use keelson_core::repl::conn::sync_handshake::{Decision, Refusal, Resolution, SyncOutcome};
+use keelson_core::repl::conn::uuid_compare::Verdict;
 use keelson_core::repl::conn::{
     AfterSb, Auth, Config, ConnState, DisconnectReason, DiskState, Event, Generation,
     ProtocolViolation, ReplState, Role, SocketRole, VolumeConfig, WireProtocol,
@@ -49,7 +50,7 @@ fn connect_both(s: &mut Sim, delay_b: u64) {
     }
 }
 
-fn decision(s: &Sim, n: usize) -> Option<keelson_core::repl::conn::uuid_compare::Decision> {
+fn decision(s: &Sim, n: usize) -> Option<Decision> {
     s.events[n].iter().find_map(|e| match e {
         Event::SyncHandshake { decision, .. } => Some(*decision),
         _ => None,

@@ -6,7 +6,7 @@ use core::fmt;
 use super::handshake::{AuthFailure, Incompatible};
 use super::sockets::SocketId;
 use super::state::{ConnState, DiskState, ReplState, Role};
-use super::uuid_compare::{Decision, Refusal};
+use super::sync_handshake::{Decision, Refusal};
 use crate::repl::wire::{self, Command};
 
 /// Something the shell must do with its sockets.

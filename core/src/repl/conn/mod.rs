@@ -5,8 +5,9 @@
 //! - [`sockets`]: the two-socket role logic (P_INITIAL_DATA / P_INITIAL_META, crossed connects,
 //!   RESOLVE_CONFLICTS).
 //! - [`handshake`]: feature negotiation, CRAM-HMAC and the P_PROTOCOL compatibility checks.
-//! - [`uuid_compare`]: the §6.3 UUID compare table and the sync handshake around it
-//!   (split-brain policies, discard-my-data, disk-state override, refusals).
+//! - [`uuid_compare`]: the §6.3 UUID compare table.
+//! - [`sync_handshake`]: what is done with its verdict (split-brain policies, discard-my-data,
+//!   disk-state override, refusals).
 //! - [`generation`]: a volume's current / bitmap / history UUIDs and the rules that move them.
 //! - [`volume`]: per-volume configuration, peer view and the introduction packets.
 //! - [`state`]: connection, replication, disk and role states with DRBD's names and numbers.
@@ -43,6 +44,7 @@ pub mod handshake;
 pub mod machine;
 pub mod sockets;
 pub mod state;
+pub mod sync_handshake;
 pub mod uuid_compare;
 pub mod volume;
 

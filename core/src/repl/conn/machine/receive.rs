@@ -6,7 +6,8 @@ use super::{dtx, Connection};
 use crate::repl::conn::event::{DisconnectReason, Event, Phase, ProtocolViolation};
 use crate::repl::conn::handshake::{self, AuthFailure, Cram, Incompatible};
 use crate::repl::conn::state::{ConnState, DiskState, ReplState, Role};
-use crate::repl::conn::uuid_compare::{self, Fixup, Policies, Side, SyncOutcome};
+use crate::repl::conn::sync_handshake::{self, Policies, Side, SyncOutcome};
+use crate::repl::conn::uuid_compare::Fixup;
 use crate::repl::conn::volume::{tx, Step};
 use crate::repl::conn::Entropy;
 use crate::repl::wire::features::ConnectionFeaturesFields;
@@ -264,7 +265,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 dirty_bits: peer_uuids.dirty_bits,
                 discard_my_data: peer_uuids.flags & flag::DISCARD_MY_DATA != 0,
             };
-            let d = uuid_compare::sync_handshake(
+            let d = sync_handshake::sync_handshake(
                 &mut v.cfg.generation,
                 &mut peer_uuids,
                 &own,
