@@ -585,3 +585,42 @@ fn two_volumes_share_one_connection() {
         DisconnectReason::ProtocolError(ProtocolViolation::UnknownVolume { volume: 7 })
     ));
 }
+
+#[test]
+fn a_silent_peer_times_the_handshake_out() {
+    let g = gen(0xA000, 0, 0, 0);
+    let mut s = pair(configs(), g, g, 24);
+    // Node 1 announces its sockets, then falls silent: node 0 pairs the sockets, sends its
+    // P_CONNECTION_FEATURES and waits in vain for node 1's.
+    s.hook = Some(Box::new(|p| {
+        if p.from == 1 && !matches!(p.command, Command::InitialData | Command::InitialMeta) {
+            p.bytes.clear();
+        }
+    }));
+    connect_both(&mut s, 1_000);
+    s.run_until(2 * MIN);
+    assert!(s.reasons(0).contains(&DisconnectReason::Timeout));
+    assert!(s.events[0].contains(&Event::StateChanged {
+        conn: ConnState::Timeout
+    }));
+    assert_eq!(s.nodes[0].conn_state(), ConnState::Connecting, "retries");
+}
+
+#[test]
+fn a_dry_run_connect_decides_and_disconnects() {
+    let g = gen(0xA000, 0, 0, 0);
+    let b = gen(0xB000, 0xA000, 0, 0);
+    let mut s = pair(configs(), g, b, 25);
+    // Node 1 asks for a dry run (CF_DRY_RUN in P_PROTOCOL's conn_flags, byte 16..20 of the
+    // payload after the 16-byte h100 header).
+    s.hook = Some(Box::new(|p| {
+        if p.from == 1 && p.command == Command::Protocol {
+            p.bytes[16 + 19] |= 2;
+        }
+    }));
+    connect_both(&mut s, 1_000);
+    s.run_until(MIN);
+    assert_eq!(decision(&s, 0).unwrap().compared.rule, 50);
+    assert_eq!(s.reasons(0), [DisconnectReason::DryRun]);
+    assert_eq!(s.nodes[0].conn_state(), ConnState::StandAlone);
+}
