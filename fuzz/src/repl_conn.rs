@@ -12,7 +12,8 @@
 //! (StandAlone ⇔ Idle, Connected ⇔ Connected, otherwise Connecting — the transient reason
 //! states never linger), volumes have no replication state before the peer's parameters are in,
 //! every transmitted packet parses, and a disconnect (protocol errors included) leaves no socket
-//! behind and closes each socket the machine held.
+//! behind and closes each socket the machine held. Two Connected machines hold the two ends of
+//! the same data and meta connections, and exactly one of them holds RESOLVE_CONFLICTS.
 
 #[path = "../../core/tests/common/repl_sim.rs"]
 mod sim;
@@ -329,6 +330,21 @@ fn pair(first: u8, mut input: Input<'_>) {
         s.run_until(t);
         for m in &s.nodes {
             check_machine(m);
+        }
+        if s.nodes.iter().all(|m| m.phase() == Phase::Connected) {
+            // Connected peers agree on the socket pair and on who holds RESOLVE_CONFLICTS.
+            assert_ne!(
+                s.nodes[0].resolve_conflicts(),
+                s.nodes[1].resolve_conflicts()
+            );
+            for role in [SocketRole::Data, SocketRole::Meta] {
+                let a = s.nodes[0].socket(role).expect("connected without a socket");
+                assert_eq!(
+                    s.peer_of(a),
+                    s.nodes[1].socket(role),
+                    "{role:?} sockets differ"
+                );
+            }
         }
     }
 }

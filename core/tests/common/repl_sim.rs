@@ -62,6 +62,7 @@ pub struct Sim {
     pub hook: Option<Hook>,
     /// When set, bytes towards node i vanish (a black hole).
     pub blackhole: [bool; 2],
+    scratch: Vec<u8>,
 }
 
 impl Sim {
@@ -86,6 +87,7 @@ impl Sim {
             next_id: 1,
             hook: None,
             blackhole: [false; 2],
+            scratch: vec![0u8; 1 << 16],
         }
     }
 
@@ -149,14 +151,13 @@ impl Sim {
                 }
                 let id = self.links[link].ids[n];
                 loop {
-                    let mut buf = vec![0u8; 1 << 16];
-                    let len = match self.nodes[n].poll_transmit(id, &mut buf) {
+                    let len = match self.nodes[n].poll_transmit(id, &mut self.scratch) {
                         Ok(Some(len)) => len,
                         Ok(None) => break,
                         Err(e) => panic!("node {n} cannot emit: {e}"),
                     };
                     moved = true;
-                    buf.truncate(len);
+                    let mut buf = self.scratch[..len].to_vec();
                     let agreed = self.nodes[n].agreed();
                     let loose = Agreed { pv: None, ..agreed };
                     let (frame, used) = Frame::parse(&buf, &loose)
@@ -186,18 +187,18 @@ impl Sim {
                         break;
                     }
                     let id = l.ids[n];
-                    let input = l.rx[n].clone();
+                    let mut input = std::mem::take(&mut self.links[link].rx[n]);
                     let r = self.nodes[n].handle_recv(now, id, &input);
                     if let Some(f) = r.frame {
                         self.delivered[n].push(f.command);
                     }
-                    if r.used == 0 {
+                    let used = r.used.min(input.len());
+                    input.drain(..used);
+                    self.links[link].rx[n] = input;
+                    if used == 0 {
                         break;
                     }
                     moved = true;
-                    let l = &mut self.links[link];
-                    let used = r.used.min(l.rx[n].len());
-                    l.rx[n].drain(..used);
                 }
             }
         }
