@@ -181,12 +181,12 @@ impl Sockets {
         Some(role)
     }
 
-    /// Accepted sockets waiting for their first packet since before `deadline_start`.
-    pub fn stale_pending(&self, older_than: u64) -> Option<SocketId> {
+    /// An accepted socket that has waited `timeout` or longer for its first packet at `now`.
+    pub fn stale_pending(&self, now: u64, timeout: u64) -> Option<SocketId> {
         self.pending
             .iter()
             .flatten()
-            .find(|&&(_, at)| at <= older_than)
+            .find(|&&(_, at)| now >= at.saturating_add(timeout))
             .map(|&(id, _)| id)
     }
 
@@ -258,7 +258,8 @@ mod tests {
         );
         assert!(s.accepted(SocketId(7), 8) && s.accepted(SocketId(8), 9));
         assert!(!s.accepted(SocketId(9), 9));
-        assert_eq!(s.stale_pending(8), Some(SocketId(7)));
+        assert_eq!(s.stale_pending(8, 1), None);
+        assert_eq!(s.stale_pending(9, 1), Some(SocketId(7)));
         assert_eq!(s.all().count(), 4);
     }
 }

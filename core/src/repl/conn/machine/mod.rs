@@ -447,8 +447,8 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         match self.phase {
             Phase::Idle | Phase::Connected => {}
             Phase::Sockets | Phase::Settle => {
-                let stale = now.saturating_sub(self.handshake_timeout());
-                if let Some(id) = self.sockets.stale_pending(stale) {
+                // 8.4 gives an accepted socket 4 × ping-timeout to announce its role.
+                while let Some(id) = self.sockets.stale_pending(now, self.handshake_timeout()) {
                     self.sockets.closed(id);
                     self.action(Action::Close(id));
                 }
