@@ -263,6 +263,11 @@ impl Sim {
         false
     }
 
+    /// TCP connections opened so far.
+    pub fn links_opened(&self) -> usize {
+        self.links.len()
+    }
+
     /// The peer-side socket id of node `n`'s socket `id` (for checking pairings).
     pub fn peer_of(&self, id: SocketId) -> Option<SocketId> {
         let &(link, side) = self.by_id.get(&id)?;
