@@ -51,6 +51,8 @@ pub struct Sim {
     pub events: [Vec<Event>; 2],
     /// Commands each node sent, in order, with the link they went on.
     pub sent: [Vec<(usize, Command)>; 2],
+    /// Every packet on the wire as sent (after the hook): link, sending node, bytes.
+    pub wire: Vec<(usize, usize, Vec<u8>)>,
     /// Data-path frames each node delivered to its shell (command only).
     pub delivered: [Vec<Command>; 2],
     /// Virtual time (ms).
@@ -81,6 +83,7 @@ impl Sim {
             events: [Vec::new(), Vec::new()],
             sent: [Vec::new(), Vec::new()],
             delivered: [Vec::new(), Vec::new()],
+            wire: Vec::new(),
             now: 0,
             links: Vec::new(),
             by_id: HashMap::new(),
@@ -173,6 +176,7 @@ impl Sim {
                             bytes: &mut buf,
                         });
                     }
+                    self.wire.push((link, n, buf.clone()));
                     if !self.blackhole[1 - n] {
                         self.links[link].rx[1 - n].extend_from_slice(&buf);
                     }
@@ -261,6 +265,11 @@ impl Sim {
             }
         }
         false
+    }
+
+    /// The link a socket id belongs to.
+    pub fn link_of(&self, id: SocketId) -> Option<usize> {
+        self.by_id.get(&id).map(|&(link, _)| link)
     }
 
     /// TCP connections opened so far.
