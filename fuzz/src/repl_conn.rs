@@ -128,10 +128,10 @@ fn check_machine<const V: usize>(m: &keelson_core::repl::conn::Connection<SplitM
             );
         }
     }
-    if phase <= Phase::Sockets {
+    if phase >= Phase::Settle {
         assert!(
-            m.socket(SocketRole::Data).is_none() || m.socket(SocketRole::Meta).is_none(),
-            "a full socket pair while forming it"
+            m.socket(SocketRole::Data).is_some() && m.socket(SocketRole::Meta).is_some(),
+            "{phase:?} without both sockets"
         );
     }
 }

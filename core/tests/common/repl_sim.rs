@@ -215,22 +215,40 @@ impl Sim {
         moved
     }
 
+    /// Moves the clock to the next deadline (if at or before `until`) and fires both timers;
+    /// false if there is none. A deadline that does not move the clock and after which nothing
+    /// happens, twice in a row, is a machine reporting a deadline it does not act on.
+    fn advance(&mut self, until: u64, idle: &mut u32) -> bool {
+        let next = self.nodes.iter().filter_map(|m| m.poll_timeout()).min();
+        match next {
+            Some(t) if t <= until => {
+                if t <= self.now {
+                    *idle += 1;
+                    assert!(*idle < 3, "deadline {t} at {} is never acted on", self.now);
+                } else {
+                    *idle = 0;
+                }
+                self.now = self.now.max(t);
+                let now = self.now;
+                for m in &mut self.nodes {
+                    m.handle_timeout(now);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Runs until nothing moves and no timer is due before `until` (ms); returns the time.
     pub fn run_until(&mut self, until: u64) -> u64 {
+        let mut idle = 0;
         for _ in 0..1_000_000 {
             if self.step() {
+                idle = 0;
                 continue;
             }
-            let next = self.nodes.iter().filter_map(|m| m.poll_timeout()).min();
-            match next {
-                Some(t) if t <= until => {
-                    self.now = self.now.max(t);
-                    let now = self.now;
-                    for m in &mut self.nodes {
-                        m.handle_timeout(now);
-                    }
-                }
-                _ => break,
+            if !self.advance(until, &mut idle) {
+                break;
             }
         }
         self.now
@@ -239,6 +257,7 @@ impl Sim {
     /// Runs until both nodes are Connected (or `until`); true if they are.
     pub fn run_to_connected(&mut self, until: u64) -> bool {
         use keelson_core::repl::conn::ConnState;
+        let mut idle = 0;
         for _ in 0..100_000 {
             let both = self
                 .nodes
@@ -250,18 +269,11 @@ impl Sim {
                 return true;
             }
             if self.step() {
+                idle = 0;
                 continue;
             }
-            let next = self.nodes.iter().filter_map(|m| m.poll_timeout()).min();
-            match next {
-                Some(t) if t <= until => {
-                    self.now = self.now.max(t);
-                    let now = self.now;
-                    for m in &mut self.nodes {
-                        m.handle_timeout(now);
-                    }
-                }
-                _ => return false,
+            if !self.advance(until, &mut idle) {
+                return false;
             }
         }
         false

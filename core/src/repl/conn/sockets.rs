@@ -98,6 +98,11 @@ impl Sockets {
         self.pending.iter().flatten().any(|&(p, _)| p == id)
     }
 
+    /// Some accepted socket has not announced its role yet.
+    pub fn has_pending(&self) -> bool {
+        self.pending.iter().any(Option::is_some)
+    }
+
     /// Both roles are held.
     pub fn complete(&self) -> bool {
         self.data.is_some() && self.meta.is_some()

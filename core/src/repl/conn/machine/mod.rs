@@ -335,7 +335,10 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         if !matches!(self.phase, Phase::Sockets | Phase::Settle) || !self.sockets.accepted(id, now)
         {
             self.action(Action::Close(id));
+            return;
         }
+        // Wait for its first packet before trusting the pair (see `maybe_settle`).
+        self.maybe_settle(now);
     }
 
     /// Socket `id` closed (EOF, reset or error).
@@ -343,6 +346,9 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         self.forget_initial(id);
         if self.sockets.is_pending(id) {
             self.sockets.closed(id);
+            if matches!(self.phase, Phase::Sockets | Phase::Settle) {
+                self.maybe_settle(now);
+            }
             return;
         }
         if self.sockets.role_of(id).is_none() {
@@ -451,6 +457,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 while let Some(id) = self.sockets.stale_pending(now, self.handshake_timeout()) {
                     self.sockets.closed(id);
                     self.action(Action::Close(id));
+                    self.maybe_settle(now);
                 }
                 if self.phase == Phase::Settle && self.settle_until.is_some_and(|t| now >= t) {
                     self.establish(now);
@@ -500,10 +507,11 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
                 if let Some(s) = self.settle_until.filter(|_| self.phase == Phase::Settle) {
                     at(s);
                 }
-                if let Some(c) = self
-                    .next_connect_at
-                    .filter(|_| self.phase == Phase::Sockets && !self.connect_in_flight)
-                {
+                // Only a deadline handle_timeout acts on: a connect needs a missing role.
+                let connects = self.phase == Phase::Sockets
+                    && !self.connect_in_flight
+                    && self.sockets.missing().is_some();
+                if let Some(c) = self.next_connect_at.filter(|_| connects) {
                     at(c);
                 }
             }
@@ -601,10 +609,16 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         self.set_conn(ConnState::Connecting);
     }
 
+    /// Starts the socket-pair check once both roles are held and no accepted socket is still
+    /// to announce its role: 8.4 reads an accepted socket's first packet before it looks at
+    /// the pair again, so a pair never forms past a connection the peer may have meant for it.
     fn maybe_settle(&mut self, now: u64) {
-        if self.sockets.complete() {
+        if self.sockets.complete() && !self.sockets.has_pending() {
             self.phase = Phase::Settle;
             self.settle_until = Some(now.saturating_add(self.config.sock_check_ms()));
+        } else {
+            self.phase = Phase::Sockets;
+            self.settle_until = None;
         }
     }
 
