@@ -9,8 +9,10 @@
 //!   that turns client bytes into read/write/flush/trim actions and completions into replies.
 //! - [`reconnect`]: the Open vSwitch reconnect FSM (backoff, probes, statistics), now in, actions out.
 //! - [`repl`]: DRBD replication: every header and packet layout, the command table and the bitmap
-//!   RLE+VLI codec, as zero-copy views and `Repr`s (`repl::wire`); the data path: dirty bitmap,
-//!   activity log, transfer log, protocols A/B/C on both sides, resync with rate and progress.
+//!   RLE+VLI codec, as zero-copy views and `Repr`s (`repl::wire`); the connection machine from
+//!   socket pair to Connected, with the UUID compare table (`repl::conn`); the data path: dirty
+//!   bitmap, activity log, transfer log, protocols A/B/C on both sides, resync with rate and
+//!   progress.
 //! - [`stream`]: OVS stream names (`tcp:HOST:PORT`, `pssl:PORT:IP`, ...) with OVS's default port.
 //! - [`unixctl`]: the OVS control-socket protocol `ovs-appctl` speaks: requests, argument checks
 //!   and refusal texts, `list-commands`, replies under the 3.1 newline rule.

@@ -17,6 +17,8 @@
 //! - [`handle`]: storage/posix's gfid text, handle paths and gfid2path names.
 //! - [`repl_data`]: the DRBD data path (receiving side, resync, primary acks) under arbitrary
 //!   packet sequences.
+//! - [`repl_conn`]: the DRBD connection machine alone on arbitrary events, and two machines with
+//!   packets mutated in flight.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //! - [`xlator`]: translator graphs running fop sequences: frames unwind once, none leak.
 //!
@@ -32,6 +34,7 @@ pub mod model;
 pub mod nbd;
 pub mod reconnect;
 pub mod repl;
+pub mod repl_conn;
 pub mod repl_data;
 pub mod session;
 pub mod stream;

@@ -1,8 +1,9 @@
-//! DRBD replication (replication.md): the wire layer and the data path; the connection machine
-//! (handshake, state) lives beside them.
+//! DRBD replication (replication.md): the wire layer, the connection machine and the data path.
 //!
 //! - [`wire`]: headers, every packet layout, the command table and the bitmap RLE+VLI codec, as
 //!   zero-copy views plus `Repr`s that parse from and emit into caller buffers.
+//! - [`conn`]: the connection machine: socket pair, feature negotiation, CRAM-HMAC, P_PROTOCOL
+//!   checks, per-volume introduction, the UUID compare table and keep-alive, up to Connected.
 //! - Data path (§5, §6.2, §6.4), all sans-IO over caller storage:
 //!   - [`bitmap`]: the dirty bitmap, 4 KiB per bit, and its half of the bitmap exchange.
 //!   - [`activity_log`]: hot 4 MiB extents, their on-disk transaction records and crash
@@ -15,7 +16,7 @@
 //!     [`resync_source`]: the SyncSource; [`throttle`]: the resync rate and progress.
 //!   - [`data_error`]: why any of them refused an input.
 //!
-//! Nothing here allocates or panics; a sans-IO connection machine reads [`wire::Frame`]s from its
+//! Nothing here allocates or panics; the connection machine reads [`wire::Frame`]s from its
 //! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters, and
 //! hands the data-path frames to the machines above. They take `now` in milliseconds and emit
 //! their packets into caller buffers; disk I/O goes out as actions (a local write, a read, an
@@ -23,6 +24,7 @@
 
 pub mod activity_log;
 pub mod bitmap;
+pub mod conn;
 pub mod data_error;
 pub mod resync;
 pub mod resync_source;
