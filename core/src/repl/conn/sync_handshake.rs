@@ -312,23 +312,7 @@ pub fn sync_handshake(
 mod tests {
     use super::*;
 
-    fn g(current: u64, bitmap: u64, h0: u64, h1: u64) -> Generation {
-        Generation {
-            current,
-            bitmap,
-            history: [h0, h1],
-            crashed_primary: false,
-        }
-    }
-    fn p(current: u64, bitmap: u64, h0: u64, h1: u64) -> PeerUuids {
-        PeerUuids {
-            current,
-            bitmap,
-            history: [h0, h1],
-            dirty_bits: 0,
-            flags: 0,
-        }
-    }
+    use crate::repl::conn::uuid_compare::tests::{g, p};
 
     fn side(role: Role, disk: DiskState, dirty: u64, discard: bool) -> Side {
         Side {

@@ -262,10 +262,11 @@ pub fn compare(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn g(current: u64, bitmap: u64, h0: u64, h1: u64) -> Generation {
+    /// Our generation UUIDs, for this module's and the sync handshake's tests.
+    pub(crate) fn g(current: u64, bitmap: u64, h0: u64, h1: u64) -> Generation {
         Generation {
             current,
             bitmap,
@@ -273,7 +274,8 @@ mod tests {
             crashed_primary: false,
         }
     }
-    fn p(current: u64, bitmap: u64, h0: u64, h1: u64) -> PeerUuids {
+    /// The peer's UUIDs.
+    pub(crate) fn p(current: u64, bitmap: u64, h0: u64, h1: u64) -> PeerUuids {
         PeerUuids {
             current,
             bitmap,
