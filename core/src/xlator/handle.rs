@@ -7,10 +7,18 @@
 
 use core::fmt;
 
+use crate::config::{Overflow, Sink, SliceSink};
+
 /// The xattr holding an object's gfid (16 raw bytes).
 pub const GFID_XATTR: &str = "trusted.gfid";
 /// The prefix of the per-link xattrs naming an object's parent and basename.
 pub const GFID2PATH_PREFIX: &str = "trusted.gfid2path.";
+/// Whether `name` is one of posix's own xattrs (the gfid and gfid2path ones): clients may not
+/// set or remove them, and listings leave them out.
+pub fn is_internal_xattr(name: &str) -> bool {
+    name == GFID_XATTR || name.starts_with(GFID2PATH_PREFIX)
+}
+
 /// The directory of handles at the top of a brick.
 pub const HANDLE_DIR: &str = ".glusterfs";
 /// The brick root's handle target: the root handle `.glusterfs/00/00/<root>` points back up
@@ -75,23 +83,9 @@ impl Gfid {
         out
     }
 
-    /// Parses the canonical text (either case).
+    /// Parses the canonical text (either case), as `gf_uuid_parse` does.
     pub fn parse(text: &[u8]) -> Option<Gfid> {
-        if text.len() != CANONICAL_LEN {
-            return None;
-        }
-        let mut g = [0u8; 16];
-        let mut digits = text
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !matches!(i, 8 | 13 | 18 | 23));
-        for byte in &mut g {
-            let (_, hi) = digits.next()?;
-            let (_, lo) = digits.next()?;
-            *byte = (nibble(*hi)? << 4) | nibble(*lo)?;
-        }
-        let dashes_ok = [8, 13, 18, 23].iter().all(|&i| text[i] == b'-');
-        dashes_ok.then_some(Gfid(g))
+        super::options::parse_uuid(text).map(Gfid)
     }
 
     /// The handle's path relative to the brick: `.glusterfs/<g0g1>/<g2g3>/<canonical>`.
@@ -132,22 +126,6 @@ impl fmt::Debug for Gfid {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// A buffer was too small; `required` bytes would do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Overflow {
-    /// The bytes needed.
-    pub required: usize,
-}
-
 /// Writes a directory handle's symlink target, `../../<p0p1>/<p2p3>/<parent>/<name>`, into
 /// `out`, returning its length. (A directory's handle is a symlink through its parent's
 /// handle, so resolving it walks up to the brick root; a file's handle is a hard link.)
@@ -178,14 +156,11 @@ pub fn gfid2path_key(value: &[u8]) -> [u8; GFID2PATH_PREFIX.len() + 16] {
 }
 
 fn write_parts(parts: &[&[u8]], name: &[u8], out: &mut [u8]) -> Result<usize, Overflow> {
-    let required = parts.iter().map(|p| p.len()).sum::<usize>() + name.len();
-    let dst = out.get_mut(..required).ok_or(Overflow { required })?;
-    let mut at = 0;
+    let mut sink = SliceSink::new(out);
     for p in parts.iter().chain(core::iter::once(&name)) {
-        dst[at..at + p.len()].copy_from_slice(p);
-        at += p.len();
+        sink.put(p)?;
     }
-    Ok(required)
+    Ok(sink.finish()?.len())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use keelson_core::xlator::handle::{self, Gfid, GFID2PATH_PREFIX, GFID_XATTR, HANDLE_DIR};
+use keelson_core::xlator::handle::{self, Gfid, GFID_XATTR, HANDLE_DIR};
 
 use crate::volume::Volume;
 
@@ -661,14 +661,14 @@ impl Volume for Brick {
     }
 
     fn setxattr(&self, gfid: &Gfid, name: &str, value: &[u8]) -> io::Result<()> {
-        if internal_xattr(name) {
+        if handle::is_internal_xattr(name) {
             return Err(errno(libc::EPERM));
         }
         xattr::set(&self.path_of(gfid)?, name, value, false)
     }
 
     fn removexattr(&self, gfid: &Gfid, name: &str) -> io::Result<()> {
-        if internal_xattr(name) {
+        if handle::is_internal_xattr(name) {
             return Err(errno(libc::EPERM));
         }
         let path = self.path_of(gfid)?;
@@ -680,17 +680,13 @@ impl Volume for Brick {
 
     fn listxattr(&self, gfid: &Gfid) -> io::Result<Vec<String>> {
         let mut names = xattr::list(&self.path_of(gfid)?)?;
-        names.retain(|n| !internal_xattr(n));
+        names.retain(|n| !handle::is_internal_xattr(n));
         Ok(names)
     }
 
     fn statfs(&self) -> io::Result<nix::sys::statvfs::Statvfs> {
         Ok(nix::sys::statvfs::statvfs(&self.root)?)
     }
-}
-
-fn internal_xattr(name: &str) -> bool {
-    name == GFID_XATTR || name.starts_with(GFID2PATH_PREFIX)
 }
 
 /// An object's gfid, if it has one.
