@@ -399,14 +399,23 @@ impl<V: Volume> Filesystem for Mount<V> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let mut buf = vec![0u8; size as usize];
-        match self
-            .gfid(ino)
-            .and_then(|g| self.vol.read(&g, offset, &mut buf).map_err(Errno::from))
-        {
-            Ok(n) => reply.data(&buf[..n]),
-            Err(e) => reply.error(e),
+        // One buffer per FUSE thread, grown to the largest read seen (max_read bounds it).
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUF.with_borrow_mut(|buf| {
+            if buf.len() < size as usize {
+                buf.resize(size as usize, 0);
+            }
+            let buf = &mut buf[..size as usize];
+            match self
+                .gfid(ino)
+                .and_then(|g| self.vol.read(&g, offset, buf).map_err(Errno::from))
+            {
+                Ok(n) => reply.data(&buf[..n]),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn write(

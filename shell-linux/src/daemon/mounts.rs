@@ -62,7 +62,7 @@ impl Mounts {
             .running
             .iter()
             .filter(|(name, (v, p, r))| {
-                want.get(*name) != Some(&(v.clone(), p.clone())) || !r.is_serving()
+                want.get(*name).is_none_or(|(wv, wp)| (wv, wp) != (v, p)) || !r.is_serving()
             })
             .map(|(name, _)| name.clone())
             .collect();
