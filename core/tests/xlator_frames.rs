@@ -447,9 +447,9 @@ fn trace_lines_in_upstream_format() {
             format!("{u}: gfid=00000000-0000-0000-0000-000000000000 path=/")
         );
         assert!(lines[1].starts_with(&format!(
-            "{u}: gfid=00000000-0000-0000-0000-000000000001 (op_ret=0 *buf {{gfid=00000000-0000-0000-0000-000000000001 ino=1, mode=40755, nlink=2, uid=0, gid=0, size=0, blocks=0, atime=0000-00-00-00:00:00 "
+            "{u}: gfid=00000000-0000-0000-0000-000000000001 (op_ret=0 *buf {{gfid=00000000-0000-0000-0000-000000000001 ino=1, mode=40755, nlink=2, uid=0, gid=0, size=0, blocks=0, atime=N/A "
         )), "{}", lines[1]);
-        c.call(&mut e, |w| Request::Create {
+        let created = c.call(&mut e, |w| Request::Create {
             loc: path(w, "/f"),
             flags: 0o100001,
             mode: 0o644,
@@ -469,7 +469,13 @@ fn trace_lines_in_upstream_format() {
         };
         assert_eq!(
             line.as_str(),
-            format!("{}: gfid=00000000-0000-0000-0000-000000000000 fd=0x9, count=1, offset=0 flags=08001 write_size=12", d.unique)
+            // The fd's gfid, as trace learnt it from the create; writev's double space is
+            // glusterfs 10.3's.
+            format!(
+                "{}: gfid={} fd=0x9, count=1,  offset=0 flags=08001 write_size=12",
+                d.unique,
+                entry_gfid(&created)
+            )
         );
     });
 }
