@@ -1049,3 +1049,44 @@ fn write_behind_lies_within_the_window_and_reports_failures_at_flush() {
         check_balanced(&e);
     });
 }
+
+#[test]
+fn write_behind_sends_kept_writes_before_a_fop_on_their_inode() {
+    let src = "volume ram\n type storage/ram\n option size-limit 0\nend-volume\n\
+        volume wb\n type performance/write-behind\n subvolumes ram\nend-volume\n";
+    with_graph!(src, 64, 4, |e, c| {
+        let g = Gfid([9; 16]);
+        c.call(&mut e, |w| Request::Create {
+            loc: path(w, "/f"),
+            flags: 0o102,
+            mode: 0o644,
+            umask: 0,
+            fd: Fd(1),
+            xdata: Xdata { gfid_req: Some(g) },
+        });
+        let lied = c.call(&mut e, |w| Request::Writev {
+            fd: Fd(1),
+            data: w.put(b"kept").unwrap(),
+            offset: 0,
+            flags: 0,
+        });
+        assert_eq!(post(&lied), Iatt::default(), "lied: zeroed iatts");
+        // A stat by path alone names no inode: it passes the kept write.
+        let d = c.call(&mut e, |w| Request::Stat { loc: path(w, "/f") });
+        let Body::Attr { buf } = d.reply.body else {
+            panic!("{d:?}")
+        };
+        assert_eq!(buf.size, 0);
+        // By gfid it waits for it (upstream's kept writes are per inode), as a setattr would.
+        let d = c.call(&mut e, |w| Request::Stat {
+            loc: Loc {
+                gfid: g,
+                ..path(w, "/f")
+            },
+        });
+        let Body::Attr { buf } = d.reply.body else {
+            panic!("{d:?}")
+        };
+        assert_eq!(buf.size, 4);
+    });
+}

@@ -47,8 +47,6 @@ struct Kept {
 pub struct Draining {
     left: u16,
     failed: i32,
-    /// The fd a failure is reported on.
-    fd: Fd,
     req: Request,
 }
 
@@ -197,11 +195,6 @@ impl WriteBehind {
             .filter(|k| self.matches(dep, k))
             .copied()
             .collect();
-        let fd = match (dep, mine.first()) {
-            (Dep::Fd(fd), _) => fd,
-            (Dep::Inode(_), Some(k)) => k.fd,
-            (Dep::Inode(_), None) => return cx.tail(frame, req),
-        };
         if mine.is_empty() {
             return self.pass(cx, frame, child, req);
         }
@@ -224,7 +217,6 @@ impl WriteBehind {
         *cx.local(frame)? = L::from_draining(Draining {
             left: writes.len() as u16,
             failed: 0,
-            fd,
             req,
         });
         for (i, w) in writes.into_iter().enumerate() {
@@ -252,11 +244,10 @@ impl WriteBehind {
         req: Request,
     ) -> Result<(), CallError> {
         match req {
-            Request::Flush { fd } | Request::Fsync { fd, .. } => {
+            Request::Flush { .. } | Request::Fsync { .. } => {
                 *cx.local(frame)? = L::from_draining(Draining {
                     left: 0,
                     failed: 0,
-                    fd,
                     req,
                 });
                 cx.wind(frame, child, req)?;
@@ -294,7 +285,11 @@ impl WriteBehind {
         let Some(d) = cx.local(frame)?.draining() else {
             return cx.unwind(frame, from.reply);
         };
-        let fd = d.fd;
+        let dep = Self::depends(&d.req);
+        let fd = match dep {
+            Some(Dep::Fd(fd)) => fd,
+            _ => Fd::default(),
+        };
         if d.left == 0 {
             // The flush or fsync itself: it reports a kept write's failure.
             cx.take_local(frame)?;
@@ -316,12 +311,22 @@ impl WriteBehind {
         }
         let (failed, req) = (d.failed, d.req);
         cx.take_local(frame)?;
-        if failed != 0 && !self.errors.iter().any(|e| e.0 == fd) {
-            // Full: the oldest deferred error is reported no more.
-            if self.errors.is_full() {
-                self.errors.remove(0);
+        if failed != 0 {
+            // A fop on the inode defers the failure to each fd open on it.
+            let fds: Vec<Fd, FDS_MAX> = match dep {
+                Some(Dep::Inode(g)) => self.fds.iter().filter(|e| e.1 == g).map(|e| e.0).collect(),
+                _ => Vec::from_iter([fd]),
+            };
+            for fd in fds {
+                if self.errors.iter().any(|e| e.0 == fd) {
+                    continue;
+                }
+                // Full: the oldest deferred error is reported no more.
+                if self.errors.is_full() {
+                    self.errors.remove(0);
+                }
+                let _ = self.errors.push((fd, failed));
             }
-            let _ = self.errors.push((fd, failed));
         }
         let child = cx.first_child().ok_or(CallError::NoChild)?;
         self.pass(cx, frame, child, req)
