@@ -128,10 +128,6 @@ fn full(_: BufferFull) -> io::Error {
     io::Error::from_raw_os_error(errno::ENAMETOOLONG)
 }
 
-fn canonical(g: &Gfid) -> String {
-    g.to_string()
-}
-
 /// A loc for `name` in `parent` (see the module doc for the path).
 fn entry_loc(w: &mut RequestBytes<'_>, parent: &Gfid, name: &OsStr) -> Result<Loc, BufferFull> {
     let start = w.len();
@@ -139,7 +135,7 @@ fn entry_loc(w: &mut RequestBytes<'_>, parent: &Gfid, name: &OsStr) -> Result<Lo
         w.put(b"/")?
     } else {
         w.put(b"<gfid:")?;
-        w.put(canonical(parent).as_bytes())?;
+        w.put(&parent.canonical())?;
         w.put(b">/")?
     };
     let name = w.put(name.as_bytes())?;
@@ -161,7 +157,7 @@ fn object_loc(w: &mut RequestBytes<'_>, gfid: &Gfid) -> Result<Loc, BufferFull> 
     } else {
         let start = w.len() as u32;
         w.put(b"<gfid:")?;
-        w.put(canonical(gfid).as_bytes())?;
+        w.put(&gfid.canonical())?;
         let end = w.put(b">")?;
         Span {
             off: start,
