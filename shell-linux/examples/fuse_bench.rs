@@ -1,5 +1,8 @@
 //! FUSE small-file benchmark: a Keelson mount (`keelctl mount`) against a real glusterfs FUSE
-//! mount of the same storage/posix volfile, side by side in one run.
+//! mount of the same storage/posix volfile, side by side in one run. Keelson is measured twice:
+//! serving the lone brick directly (what `keelctl mount` does for such a volfile) and through
+//! the translator engine (`keelctl mount --engine`: the same posix leaf, reached as a graph),
+//! so the engine's cost per FUSE operation shows as the ratio `engine ÷ direct`.
 //!
 //! ```text
 //! cargo build --release -p keelson-linux --bins
@@ -7,7 +10,7 @@
 //!     [--keelctl PATH] [--glusterfs PATH]
 //! ```
 //!
-//! Each round, for each mount in turn (the one that goes first alternates): a fresh brick
+//! Each round, for each mount in turn (the order rotates): a fresh brick
 //! directory and mount; then `N` files (default 10 000) spread over 100 directories are each
 //! created, written with 4 KiB and closed (phase `create+write`), each read back and checked
 //! (`read`), and the tree is removed with `rm -r` (`rm -r`). Times are wall clock; files/s is
@@ -60,13 +63,17 @@ fn usage() -> ! {
 #[derive(Clone, Copy, PartialEq)]
 enum Server {
     Keelson,
+    KeelsonEngine,
     Glusterfs,
 }
+
+const SERVERS: [Server; 3] = [Server::Keelson, Server::KeelsonEngine, Server::Glusterfs];
 
 impl Server {
     fn name(self) -> &'static str {
         match self {
             Server::Keelson => "keelson",
+            Server::KeelsonEngine => "keel-eng",
             Server::Glusterfs => "glusterfs",
         }
     }
@@ -96,11 +103,12 @@ fn mount(a: &Args, server: Server, dir: &Path) -> Option<Child> {
     .unwrap();
     let mnt = dir.join("mnt");
     let child = match server {
-        Server::Keelson => Some(
+        Server::Keelson | Server::KeelsonEngine => Some(
             Command::new(&a.keelctl)
                 .arg("mount")
                 .arg(&vol)
                 .arg(&mnt)
+                .args((server == Server::KeelsonEngine).then_some("--engine"))
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("{}: {e}", a.keelctl.display())),
@@ -200,12 +208,8 @@ fn main() {
     );
     let mut times: Vec<(Server, [f64; 3])> = Vec::new();
     for round in 0..a.rounds {
-        let order = if round % 2 == 0 {
-            [Server::Keelson, Server::Glusterfs]
-        } else {
-            [Server::Glusterfs, Server::Keelson]
-        };
-        for s in order {
+        for k in 0..SERVERS.len() {
+            let s = SERVERS[(k + round) % SERVERS.len()];
             let dir = base.join(s.name());
             let child = mount(&a, s, &dir);
             let t = workload(&dir.join("mnt"), a.files);
@@ -231,20 +235,40 @@ fn main() {
                 .collect(),
         )
     };
-    println!("\n| phase | glusterfs files/s | keelson files/s | keelson ÷ glusterfs |");
-    println!("| --- | ---: | ---: | ---: |");
-    let mut total = [0.0f64; 2];
+    println!(
+        "\n| phase | glusterfs files/s | keelson files/s | keelson ÷ glusterfs | \
+         keelson engine files/s | engine ÷ direct |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut total = [0.0f64; 3];
     for (i, phase) in ["create+write 4 KiB", "read back", "rm -r"]
         .iter()
         .enumerate()
     {
-        let (g, k) = (rate(Server::Glusterfs, i), rate(Server::Keelson, i));
+        let (g, k, e) = (
+            rate(Server::Glusterfs, i),
+            rate(Server::Keelson, i),
+            rate(Server::KeelsonEngine, i),
+        );
         total[0] += a.files as f64 / g;
         total[1] += a.files as f64 / k;
-        println!("| {phase} | {g:.0} | {k:.0} | **{:.2}×** |", k / g);
+        total[2] += a.files as f64 / e;
+        println!(
+            "| {phase} | {g:.0} | {k:.0} | **{:.2}×** | {e:.0} | {:.2}× |",
+            k / g,
+            e / k
+        );
     }
-    let (g, k) = (a.files as f64 / total[0], a.files as f64 / total[1]);
-    println!("| whole workload | {g:.0} | {k:.0} | **{:.2}×** |", k / g);
+    let (g, k, e) = (
+        a.files as f64 / total[0],
+        a.files as f64 / total[1],
+        a.files as f64 / total[2],
+    );
+    println!(
+        "| whole workload | {g:.0} | {k:.0} | **{:.2}×** | {e:.0} | {:.2}× |",
+        k / g,
+        e / k
+    );
     println!(
         "\ngoal (keelson >= 2x glusterfs, whole workload): {:.2}x, {}",
         k / g,

@@ -18,15 +18,16 @@ use fuser::{
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use keelson_core::xlator::handle::Gfid;
+use keelson_core::xlator::iatt::{IaType, Iatt};
 
-use crate::brick::{self, Attr, Kind, SetAttr};
+use crate::brick::{self, SetAttr};
 use crate::volume::Volume;
 
 /// glusterfs's `entry-timeout` and `attribute-timeout` defaults.
 const TTL: Duration = Duration::from_secs(1);
 
 /// One entry of a directory listing: its name and attributes (`.` and `..` have none).
-type Listed = (std::ffi::OsString, u64, FileType, Option<Attr>);
+type Listed = (std::ffi::OsString, u64, FileType, Option<Iatt>);
 
 /// The mount: a volume and the kernel's view of its inodes.
 pub struct Mount<V: Volume> {
@@ -63,7 +64,7 @@ impl<V: Volume> Mount<V> {
 
     /// Records an inode the kernel is about to learn. Two gfids with the same last 8 bytes
     /// would share an inode number; that is refused rather than confused.
-    fn remember(&self, a: &Attr) -> Result<FileAttr, Errno> {
+    fn remember(&self, a: &Iatt) -> Result<FileAttr, Errno> {
         let mut inodes = self.inodes.lock().map_err(|_| Errno::EIO)?;
         let e = inodes.entry(a.ino).or_insert((a.gfid, 0));
         if e.0 != a.gfid {
@@ -79,7 +80,7 @@ impl<V: Volume> Mount<V> {
         &self,
         parent: INodeNo,
         reply: ReplyEntry,
-        make: impl FnOnce(&Gfid, &Gfid) -> io::Result<Attr>,
+        make: impl FnOnce(&Gfid, &Gfid) -> io::Result<Iatt>,
     ) {
         match self.gfid(parent).and_then(|p| Ok((p, new_gfid()?))) {
             Ok((p, g)) => self.entry(make(&p, &g), reply),
@@ -87,7 +88,7 @@ impl<V: Volume> Mount<V> {
         }
     }
 
-    fn entry(&self, r: io::Result<Attr>, reply: ReplyEntry) {
+    fn entry(&self, r: io::Result<Iatt>, reply: ReplyEntry) {
         match r.map_err(Errno::from).and_then(|a| self.remember(&a)) {
             Ok(fa) => reply.entry(&TTL, &fa, Generation(0)),
             Err(e) => reply.error(e),
@@ -95,19 +96,19 @@ impl<V: Volume> Mount<V> {
     }
 }
 
-fn kind(k: Kind) -> FileType {
-    match k {
-        Kind::File => FileType::RegularFile,
-        Kind::Dir => FileType::Directory,
-        Kind::Symlink => FileType::Symlink,
-        Kind::Block => FileType::BlockDevice,
-        Kind::Char => FileType::CharDevice,
-        Kind::Fifo => FileType::NamedPipe,
-        Kind::Socket => FileType::Socket,
+fn kind(t: IaType) -> FileType {
+    match t {
+        IaType::Dir => FileType::Directory,
+        IaType::Lnk => FileType::Symlink,
+        IaType::Blk => FileType::BlockDevice,
+        IaType::Chr => FileType::CharDevice,
+        IaType::Fifo => FileType::NamedPipe,
+        IaType::Sock => FileType::Socket,
+        IaType::Reg | IaType::Inval => FileType::RegularFile,
     }
 }
 
-fn time((s, ns): (i64, u32)) -> SystemTime {
+fn time(s: i64, ns: u32) -> SystemTime {
     if s >= 0 {
         UNIX_EPOCH + Duration::new(s.unsigned_abs(), ns)
     } else {
@@ -132,23 +133,35 @@ fn stamp(t: TimeOrNow) -> (i64, u32) {
     }
 }
 
-fn file_attr(a: &Attr) -> FileAttr {
+/// FUSE's attributes from an iatt: the one conversion between the two (`rdev` goes back
+/// from `major << 32 | minor` to the kernel's encoding).
+fn file_attr(a: &Iatt) -> FileAttr {
+    let rdev = libc::makedev((a.rdev >> 32) as u32, a.rdev as u32);
     FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
         blocks: a.blocks,
-        atime: time(a.atime),
-        mtime: time(a.mtime),
-        ctime: time(a.ctime),
-        crtime: time(a.ctime),
-        kind: kind(a.kind),
-        perm: (a.perm & 0o7777) as u16,
+        atime: time(a.atime, a.atime_nsec),
+        mtime: time(a.mtime, a.mtime_nsec),
+        ctime: time(a.ctime, a.ctime_nsec),
+        crtime: time(a.ctime, a.ctime_nsec),
+        kind: kind(a.ty),
+        perm: a.prot & 0o7777,
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: u32::try_from(a.rdev).unwrap_or(0),
+        rdev: u32::try_from(rdev).unwrap_or(0),
         blksize: a.blksize,
         flags: 0,
+    }
+}
+
+/// What `.` and `..` are listed with: the inode number and nothing else.
+fn placeholder(ino: u64) -> Iatt {
+    Iatt {
+        ino,
+        ty: IaType::Dir,
+        ..Iatt::default()
     }
 }
 
@@ -199,10 +212,11 @@ impl<V: Volume> Filesystem for Mount<V> {
         }
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let fh = fh.map_or(0, |f| f.0);
         match self
             .gfid(ino)
-            .and_then(|g| self.vol.stat(&g).map_err(Errno::from))
+            .and_then(|g| self.vol.stat(&g, fh).map_err(Errno::from))
         {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(e),
@@ -220,18 +234,19 @@ impl<V: Volume> Filesystem for Mount<V> {
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let fh = fh.map_or(0, |f| f.0);
         let r = (|| {
             let g = self.gfid(ino)?;
             let mut a = None;
             if let Some(size) = size {
-                a = Some(self.vol.truncate(&g, size)?);
+                a = Some(self.vol.truncate(&g, fh, size)?);
             }
             let set = SetAttr {
                 perm: mode.map(|m| m & 0o7777),
@@ -246,11 +261,11 @@ impl<V: Volume> Filesystem for Mount<V> {
                 || atime.is_some()
                 || mtime.is_some()
             {
-                a = Some(self.vol.setattr(&g, &set)?);
+                a = Some(self.vol.setattr(&g, fh, &set)?);
             }
             match a {
                 Some(a) => Ok(a),
-                None => Ok(self.vol.stat(&g)?),
+                None => Ok(self.vol.stat(&g, fh)?),
             }
         })();
         match r {
@@ -378,12 +393,17 @@ impl<V: Volume> Filesystem for Mount<V> {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        // Every fop reaches the object through its handle, so an open keeps no state: ENOSYS
-        // tells the kernel so, and it stops sending OPEN (and RELEASE) for files altogether,
-        // one round trip less per open(2). (Directories keep OPENDIR: their listing snapshot.)
-        match self.gfid(ino) {
-            Ok(_) => reply.error(Errno::ENOSYS),
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        // A volume whose opens keep no state (a lone brick: every fop reaches the object
+        // through its handle) answers ENOSYS, and the kernel stops sending OPEN (and RELEASE)
+        // for files altogether, one round trip less per open(2). A graph opens for real.
+        // (Directories keep OPENDIR either way: their listing snapshot.)
+        match self
+            .gfid(ino)
+            .and_then(|g| self.vol.open(&g, flags.0).map_err(Errno::from))
+        {
+            Ok(Some(fh)) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok(None) => reply.error(Errno::ENOSYS),
             Err(e) => reply.error(e),
         }
     }
@@ -392,10 +412,10 @@ impl<V: Volume> Filesystem for Mount<V> {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         size: u32,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
@@ -408,10 +428,11 @@ impl<V: Volume> Filesystem for Mount<V> {
                 buf.resize(size as usize, 0);
             }
             let buf = &mut buf[..size as usize];
-            match self
-                .gfid(ino)
-                .and_then(|g| self.vol.read(&g, offset, buf).map_err(Errno::from))
-            {
+            match self.gfid(ino).and_then(|g| {
+                self.vol
+                    .read(&g, fh.0, offset, flags.0, buf)
+                    .map_err(Errno::from)
+            }) {
                 Ok(n) => reply.data(&buf[..n]),
                 Err(e) => reply.error(e),
             }
@@ -422,7 +443,7 @@ impl<V: Volume> Filesystem for Mount<V> {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
@@ -430,12 +451,12 @@ impl<V: Volume> Filesystem for Mount<V> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let sync = flags.0 & (libc::O_SYNC | libc::O_DSYNC) != 0;
-        match self
-            .gfid(ino)
-            .and_then(|g| self.vol.write(&g, offset, data, sync).map_err(Errno::from))
-        {
-            Ok(_) => reply.written(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+        match self.gfid(ino).and_then(|g| {
+            self.vol
+                .write(&g, fh.0, offset, flags.0, data)
+                .map_err(Errno::from)
+        }) {
+            Ok(n) => reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
             Err(e) => reply.error(e),
         }
     }
@@ -443,27 +464,60 @@ impl<V: Volume> Filesystem for Mount<V> {
     fn flush(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
+        ino: INodeNo,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Nothing is held back between write and close (no write-behind below a lone brick),
-        // so there is nothing to flush: ENOSYS makes the kernel stop sending FLUSH on close.
-        reply.error(Errno::ENOSYS);
+        // Without an fd (a lone brick, whose files are made with handle 0) nothing is held
+        // back between write and close, so there is nothing to flush: ENOSYS makes the kernel
+        // stop sending FLUSH on close. A graph's fds flush (write-behind sends kept writes).
+        if fh.0 == 0 {
+            return reply.error(Errno::ENOSYS);
+        }
+        match self
+            .gfid(ino)
+            .and_then(|g| self.vol.flush(&g, fh.0).map_err(Errno::from))
+        {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        if fh.0 != 0 {
+            if let Ok(g) = self.gfid(ino) {
+                if flush {
+                    if let Err(e) = self.vol.flush(&g, fh.0) {
+                        tracing::warn!(gfid = %g, "flush at release: {e}");
+                    }
+                }
+                self.vol.release(&g, fh.0);
+            }
+        }
+        reply.ok();
     }
 
     fn fsync(
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
         match self
             .gfid(ino)
-            .and_then(|g| self.vol.fsync(&g, datasync).map_err(Errno::from))
+            .and_then(|g| self.vol.fsync(&g, fh.0, datasync).map_err(Errno::from))
         {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -478,7 +532,7 @@ impl<V: Volume> Filesystem for Mount<V> {
                 ("..".into(), ino.0, FileType::Directory, None),
             ];
             for e in self.vol.readdir(&g)? {
-                list.push((e.name, e.attr.ino, kind(e.attr.kind), Some(e.attr)));
+                list.push((e.name, e.attr.ino, kind(e.attr.ty), Some(e.attr)));
             }
             let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
             self.dirs.lock().map_err(|_| Errno::EIO)?.insert(fh, list);
@@ -535,7 +589,7 @@ impl<V: Volume> Filesystem for Mount<V> {
             let next = i as u64 + 1;
             let full = match attr {
                 None => {
-                    let fa = file_attr(&Attr::placeholder(*ino));
+                    let fa = file_attr(&placeholder(*ino));
                     reply.add(
                         INodeNo(*ino),
                         next,
@@ -597,14 +651,14 @@ impl<V: Volume> Filesystem for Mount<V> {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         match self.vol.statfs() {
             Ok(s) => reply.statfs(
-                s.blocks(),
-                s.blocks_free(),
-                s.blocks_available(),
-                s.files(),
-                s.files_free(),
-                u32::try_from(s.block_size()).unwrap_or(4096),
-                u32::try_from(s.name_max()).unwrap_or(255),
-                u32::try_from(s.fragment_size()).unwrap_or(4096),
+                s.blocks,
+                s.bfree,
+                s.bavail,
+                s.files,
+                s.ffree,
+                u32::try_from(s.bsize).unwrap_or(4096),
+                u32::try_from(s.namemax).unwrap_or(255),
+                u32::try_from(s.frsize).unwrap_or(4096),
             ),
             Err(e) => reply.error(e.into()),
         }
@@ -676,19 +730,25 @@ impl<V: Volume> Filesystem for Mount<V> {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _flags: i32,
+        flags: i32,
         reply: ReplyCreate,
     ) {
         let r = (|| {
             let p = self.gfid(parent)?;
             let g = new_gfid()?;
-            let a = self
-                .vol
-                .create(&p, name, mode & !umask & 0o7777, &g, caller(req))?;
-            self.remember(&a)
+            let (a, fh) =
+                self.vol
+                    .create(&p, name, mode & !umask & 0o7777, flags, &g, caller(req))?;
+            Ok((self.remember(&a)?, fh))
         })();
         match r {
-            Ok(fa) => reply.created(&TTL, &fa, Generation(0), FileHandle(0), FopenFlags::empty()),
+            Ok((fa, fh)) => reply.created(
+                &TTL,
+                &fa,
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::empty(),
+            ),
             Err(e) => reply.error(e),
         }
     }

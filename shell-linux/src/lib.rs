@@ -28,6 +28,8 @@ pub mod brick;
 pub mod configcmd;
 pub mod daemon;
 pub mod fuse;
+pub mod glusterlog;
+pub mod graphvol;
 pub mod mountcmd;
 pub mod nbd;
 pub mod paths;

@@ -18,8 +18,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use keelson_core::xlator::handle::Gfid;
-use keelson_linux::brick::{self, check::check, Brick, Kind, SetAttr};
-use keelson_linux::volume::Volume;
+use keelson_core::xlator::iatt::IaType;
+use keelson_linux::brick::{self, check::check, Brick, SetAttr};
 
 fn glusterfs() -> Option<PathBuf> {
     tools::find("glusterfs", "glusterfs-client")
@@ -292,10 +292,7 @@ fn a_brick_keelson_writes_mounts_in_glusterfs_as_written() {
 
     // What Keelson's own fops report, as a client would see it.
     let f = b.lookup(&gfids["d1"], name("f")).unwrap();
-    assert_eq!(
-        (f.kind, f.nlink, f.perm, f.size),
-        (Kind::File, 2, 0o640, 13)
-    );
+    assert_eq!((f.ty, f.nlink, f.prot, f.size), (IaType::Reg, 2, 0o640, 13));
     assert_eq!(f.ino, gfids["d1/f"].ino());
     let names: Vec<_> = b
         .readdir(&Gfid::ROOT)
@@ -376,23 +373,23 @@ fn a_brick_glusterfs_writes_passes_the_check_and_reads_in_keelson() {
         for e in b.readdir(&g).unwrap() {
             let path = format!("{prefix}{}", e.name.to_str().unwrap());
             let a = e.attr;
-            let data = match a.kind {
-                Kind::File => {
+            let data = match a.ty {
+                IaType::Reg => {
                     let mut buf = vec![0u8; a.size as usize];
                     assert_eq!(b.read(&a.gfid, 0, &mut buf).unwrap(), buf.len());
                     buf
                 }
-                Kind::Symlink => b
+                IaType::Lnk => b
                     .readlink(&a.gfid)
                     .unwrap()
                     .into_os_string()
                     .into_encoded_bytes(),
                 _ => Vec::new(),
             };
-            if a.kind == Kind::Dir {
+            if a.ty == IaType::Dir {
                 stack.push((format!("{path}/"), a.gfid));
             }
-            ours.insert(path, (a.perm, a.ino, data));
+            ours.insert(path, (u32::from(a.prot), a.ino, data));
         }
     }
     let theirs: BTreeMap<_, _> = seen

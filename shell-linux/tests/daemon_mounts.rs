@@ -118,3 +118,89 @@ fn a_takeover_remounts_in_the_new_instance() {
     assert_eq!(b.wait_exit().code(), Some(0), "B: {}", b.log_text());
     assert!(!mounted(&m0));
 }
+
+/// A translator graph over the brick of `volume(dir, name)`: posix → write-behind → io-stats.
+fn graph_volume(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (vol, mnt, brick) = volume(dir, name);
+    fs::write(
+        &vol,
+        format!(
+            "volume posix\n type storage/posix\n option directory {}\nend-volume\n\
+             volume wb\n type performance/write-behind\n subvolumes posix\nend-volume\n\
+             volume {name}-stats\n type debug/io-stats\n subvolumes wb\nend-volume\n",
+            brick.display()
+        ),
+    )
+    .unwrap();
+    (vol, mnt, brick)
+}
+
+#[test]
+fn a_graph_mount_answers_io_stats_on_the_unixctl_socket() {
+    let Some(appctl) = tools::find("ovs-appctl", "openvswitch-common") else {
+        return;
+    };
+    let dir = scratch("mounts-ctl");
+    let (v0, m0, b0) = graph_volume(&dir, "g0");
+    let (v1, m1, _) = volume(&dir, "p1");
+    let conf = dir.join("keelsond.conf");
+    config(&conf, &[("g0", &v0, &m0), ("p1", &v1, &m1)]);
+    let ctl = dir.join("ctl");
+    let mut d = Daemon::start(&dir, &["--config", s(&conf), "--unixctl", s(&ctl)]);
+    wait_until("both are mounted", || mounted(&m0) && mounted(&m1));
+    fs::write(m0.join("hello"), b"through the graph").unwrap();
+    assert_eq!(fs::read(b0.join("hello")).unwrap(), b"through the graph");
+
+    let run = |args: &[&str]| {
+        let o = Command::new(&appctl)
+            .arg("-t")
+            .arg(&ctl)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, list, _) = run(&["mount/list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        list,
+        format!(
+            "g0 {} {} graph\np1 {} {} brick\n",
+            m0.display(),
+            v0.display(),
+            m1.display(),
+            v1.display()
+        )
+    );
+    let (code, dump, err) = run(&["mount/io-stats", "g0"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        dump.starts_with("g0-stats:\n=== Cumulative stats ==="),
+        "{dump}"
+    );
+    assert!(dump.contains("  BytesWritten : 17\n"), "{dump}");
+    let create = dump.lines().find(|l| l.starts_with("CREATE ")).unwrap();
+    assert_eq!(create.split_whitespace().nth(1), Some("1"), "{dump}");
+    let (code, one, _) = run(&["mount/io-stats", "g0", "g0-stats"]);
+    assert_eq!(code, Some(0));
+    assert!(one.starts_with("=== Cumulative stats ==="), "{one}");
+    let (code, _, err) = run(&["mount/io-stats", "p1"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("mount p1: this mount serves a lone storage/posix brick"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["mount/io-stats", "nope"]);
+    assert_eq!((code, err.lines().next()), (Some(2), Some("no mount nope")));
+    let (code, stats, _) = run(&["mount/engine-stats", "g0"]);
+    assert_eq!(code, Some(0));
+    assert!(stats.contains("\nfaults: 0\n"), "{stats}");
+
+    d.signal(Signal::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.log_text());
+    assert!(!mounted(&m0) && !mounted(&m1));
+}

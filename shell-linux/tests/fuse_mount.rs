@@ -2,19 +2,21 @@
 //! `diff -r`, `ls -l`, `mv`, `ln -s`, `chmod`, `truncate`, `tar c | tar x`, `rm -r`; the same
 //! operations on a plain directory give the same tree. The brick written through the mount
 //! passes the storage/posix consistency check, and a real glusterfs mount of it shows the
-//! same tree. SIGTERM unmounts; graphs the mount cannot serve are refused by name.
+//! same tree. SIGTERM unmounts; graphs the mount cannot serve are refused by name. (A lone
+//! storage/posix volume is served by its brick directly; `fuse_graph.rs` mounts translator
+//! graphs.)
 //!
 //! Needs root and /dev/fuse; glusterfs (Debian's glusterfs-client) for the cross-check, which
 //! is skipped with a note without it unless `CI` is set.
 
+mod fusetree;
 mod tools;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use fusetree::{listing, make_source, sh, wait, OPERATIONS};
 use keelson_linux::brick::{check::check, Brick};
 use tools::mounted;
 
@@ -37,31 +39,6 @@ fn scratch(name: &str) -> PathBuf {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
     dir
-}
-
-fn sh(script: &str, cwd: &Path) -> String {
-    let o = Command::new("sh")
-        .arg("-ec")
-        .arg(script)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "`{script}` in {} failed: {}{}",
-        cwd.display(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn wait(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn volfile(dir: &Path, body: &str) -> PathBuf {
@@ -112,62 +89,6 @@ impl Drop for KeelMount {
         }
     }
 }
-
-/// A source tree with what `cp -a` has to carry: nested directories, empty, small, page-sized
-/// and large files, an executable, a hard link, relative and dangling symlinks, a FIFO and odd
-/// modes and times.
-fn make_source(root: &Path) {
-    let src = root.join("src");
-    fs::create_dir_all(src.join("a/b/c")).unwrap();
-    fs::create_dir_all(src.join("empty-dir")).unwrap();
-    fs::write(src.join("empty"), b"").unwrap();
-    fs::write(src.join("small"), b"hello\n").unwrap();
-    fs::write(src.join("a/page"), vec![7u8; 4096]).unwrap();
-    let big: Vec<u8> = (0..1_000_003u32).map(|i| (i ^ (i >> 7)) as u8).collect();
-    fs::write(src.join("a/b/big"), &big).unwrap();
-    fs::write(src.join("a/b/c/run.sh"), b"#!/bin/sh\necho ran\n").unwrap();
-    fs::set_permissions(src.join("a/b/c/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::hard_link(src.join("small"), src.join("a/small-link")).unwrap();
-    std::os::unix::fs::symlink("../small", src.join("a/rel-link")).unwrap();
-    std::os::unix::fs::symlink("nowhere", src.join("dangling")).unwrap();
-    sh("mkfifo src/fifo && chmod 0640 src/fifo", root);
-    sh(
-        "chmod 0700 src/a/b && chmod 0444 src/a/page && touch -h -d '2001-02-03 04:05:06.789' src/small src/a/rel-link",
-        root,
-    );
-}
-
-/// A listing of the tree that shows what the tools must preserve (name, type, mode, size,
-/// links, symlink target, and with `times` the mtime of everything but directories), sorted.
-fn listing(dir: &Path, times: bool) -> String {
-    let t = if times { " %T@" } else { "" };
-    let mut lines: Vec<String> = sh(
-        &format!(
-            "find . -mindepth 1 ! -type d -printf '%P %y %m %s %n{t} %l\\n'; \
-             find . -mindepth 1 -type d -printf '%P %y %m %n\\n'"
-        ),
-        dir,
-    )
-    .lines()
-    .map(str::to_string)
-    .collect();
-    lines.sort();
-    lines.join("\n")
-}
-
-/// The operations of the test, as one script that runs the same in the mount and in a plain
-/// directory.
-const OPERATIONS: &str = "
-mv src/a/b/big src/big-moved
-mv src/a/b src/b-moved
-ln -s b-moved/c/run.sh src/run-link
-chmod 0600 src/small
-truncate -s 100 src/big-moved
-truncate -s 10000 src/empty
-ln src/b-moved/c/run.sh src/run-hard
-rm src/a/small-link
-sh src/run-link > src/ran.txt
-";
 
 #[test]
 fn standard_tools_work_on_a_keelson_mount() {
@@ -325,10 +246,11 @@ fn sigterm_unmounts_and_exits_cleanly() {
 #[test]
 fn graphs_it_cannot_serve_and_bad_volfiles_are_refused_by_name() {
     let dir = scratch("refuse");
+    // storage/ram lives in the engine's memory only: not something to mount.
     let vol = volfile(
         &dir,
-        "volume posix\n type storage/posix\n option directory BRICK\nend-volume\n\
-         volume tr\n type debug/trace\n subvolumes posix\nend-volume\n",
+        "volume ram\n type storage/ram\n option size-limit 1MB\nend-volume\n\
+         volume tr\n type debug/trace\n subvolumes ram\nend-volume\n",
     );
     let o = Command::new(KEELCTL)
         .arg("mount")
@@ -338,7 +260,10 @@ fn graphs_it_cannot_serve_and_bad_volfiles_are_refused_by_name() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("volume tr (debug/trace)"), "{err}");
+    assert!(
+        err.contains("volume ram: storage/ram cannot be mounted"),
+        "{err}"
+    );
     assert!(!mounted(&dir.join("mnt")));
 
     fs::write(

@@ -59,7 +59,9 @@ fn list_commands_and_version() {
     assert_eq!(
         stdout(&o),
         "The available commands are:\n  exit                    \n  keelsond/status         \n  \
-         list-commands           \n  reconnect/show          \n  version                 \n"
+         list-commands           \n  mount/engine-stats      NAME\n  \
+         mount/io-stats          NAME [XLATOR]\n  mount/list              \n  \
+         reconnect/show          \n  version                 \n"
     );
     let o = appctl(&ctl, &["version"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -15,8 +15,9 @@ use super::frame::{Creds, Frame, FrameRef, Pool, Stack, StackRef, State};
 pub use super::ctx::Ctx;
 pub use super::topology::{Topo, Topology};
 
-/// Bytes a [`TraceLine`] holds; longer lines are cut.
-pub const TRACE_LINE: usize = 1024;
+/// Bytes a [`TraceLine`] holds; longer lines are cut. Rename's unwind line, with five iatts,
+/// is the longest (about 1.8 KB).
+pub const TRACE_LINE: usize = 2048;
 
 /// One line of `debug/trace` output.
 pub type TraceLine = heapless::String<TRACE_LINE>;

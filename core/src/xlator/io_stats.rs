@@ -76,13 +76,17 @@ impl IoStats {
             .unwrap_or_default()
     }
 
-    /// Winds to the first child with its own callback (a frame per layer, to time it).
+    /// Winds to the first child with its own callback (a frame per layer, to time it);
+    /// release and releasedir are cbks, not fops (§3.1), and pass uncounted.
     pub fn call<L: Default>(
         &mut self,
         cx: &mut Ctx<'_, '_, L>,
         frame: FrameRef,
         req: Request,
     ) -> Result<(), CallError> {
+        if req.fop().is_cbk() {
+            return cx.tail(frame, req);
+        }
         let child = cx.first_child().ok_or(CallError::NoChild)?;
         cx.wind(frame, child, req)?;
         Ok(())

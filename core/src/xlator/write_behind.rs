@@ -1,9 +1,12 @@
 //! `performance/write-behind` (translators.md §5.5): a writev within the window is
 //! acknowledged at once ("lied": `op_ret` = size, zero-filled iatts) and its bytes kept; a fop
-//! that depends on them on the same fd (flush, fsync, readv, fstat, ftruncate, fsetattr, a
-//! synchronous write, release) first sends the kept writes down in order. A kept write that
-//! fails is reported by the next flush or fsync of that fd. O_SYNC and O_DSYNC writes are never
-//! lied. Flush is not acknowledged behind (as with `flush-behind off`).
+//! that depends on them first sends the kept writes down in order: on the same fd a flush,
+//! fsync, readv, fstat, ftruncate, fsetattr, synchronous write or release, and on the same
+//! inode (kept writes are upstream's per inode) a lookup, stat, setattr or truncate naming
+//! its gfid. The inode of an fd is learnt from the open (its loc's gfid) or create (its
+//! `gfid-req`) that made it, for [`FDS_MAX`] fds at once. A kept write that fails is reported
+//! by the next flush or fsync of its fd. O_SYNC and O_DSYNC writes are never lied. Flush is
+//! not acknowledged behind (as with `flush-behind off`).
 //!
 //! The window is `cache-size` capped at [`CACHE_MAX`] bytes and [`WRITES_MAX`] writes, since
 //! the kept bytes live in the translator itself. Kept writes go down with their bytes appended
@@ -17,7 +20,7 @@ use super::ctx::Ctx;
 use super::engine::{CallError, Unwound};
 use super::fop::Fop;
 use super::frame::FrameRef;
-use super::iatt::Iatt;
+use super::iatt::{Gfid, Iatt};
 
 /// Most bytes kept.
 pub const CACHE_MAX: usize = 4096;
@@ -25,6 +28,8 @@ pub const CACHE_MAX: usize = 4096;
 pub const WRITES_MAX: usize = 16;
 /// Most fds with a deferred error.
 pub const ERRORS_MAX: usize = 8;
+/// Most fds whose inode write-behind knows.
+pub const FDS_MAX: usize = 64;
 
 const O_DSYNC: u32 = 0o10000;
 const O_SYNC: u32 = 0o4010000;
@@ -45,6 +50,13 @@ pub struct Draining {
     req: Request,
 }
 
+/// What a fop depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dep {
+    Fd(Fd),
+    Inode(Gfid),
+}
+
 /// What a translator table's local must hold for write-behind.
 pub trait WbLocal: Default {
     /// The draining state, if this is one.
@@ -60,6 +72,7 @@ pub struct WriteBehind {
     cache: Vec<u8, CACHE_MAX>,
     kept: Vec<Kept, WRITES_MAX>,
     errors: Vec<(Fd, i32), ERRORS_MAX>,
+    fds: Vec<(Fd, Gfid), FDS_MAX>,
 }
 
 impl WriteBehind {
@@ -76,7 +89,7 @@ impl WriteBehind {
         self.kept.iter().map(|k| usize::from(k.len)).sum()
     }
 
-    fn depends(req: &Request) -> Option<Fd> {
+    fn depends(req: &Request) -> Option<Dep> {
         match *req {
             Request::Flush { fd }
             | Request::Fsync { fd, .. }
@@ -85,8 +98,49 @@ impl WriteBehind {
             | Request::Ftruncate { fd, .. }
             | Request::Fsetattr { fd, .. }
             | Request::Writev { fd, .. }
-            | Request::Release { fd } => Some(fd),
+            | Request::Release { fd } => Some(Dep::Fd(fd)),
+            Request::Lookup { loc, .. }
+            | Request::Stat { loc }
+            | Request::Setattr { loc, .. }
+            | Request::Truncate { loc, .. }
+                if !loc.gfid.is_null() =>
+            {
+                Some(Dep::Inode(loc.gfid))
+            }
             _ => None,
+        }
+    }
+
+    /// Learns the inode of the fd a request opens, and forgets a released one.
+    fn learn(&mut self, req: &Request) {
+        let (fd, gfid) = match *req {
+            Request::Open { loc, fd, .. } if !loc.gfid.is_null() => (fd, loc.gfid),
+            Request::Create {
+                fd,
+                xdata:
+                    super::args::Xdata {
+                        gfid_req: Some(g), ..
+                    },
+                ..
+            } => (fd, g),
+            Request::Release { fd } => {
+                self.fds.retain(|e| e.0 != fd);
+                return;
+            }
+            _ => return,
+        };
+        self.fds.retain(|e| e.0 != fd);
+        if self.fds.is_full() {
+            // The oldest is forgotten: its kept writes then wait only for fd-based fops.
+            self.fds.remove(0);
+        }
+        let _ = self.fds.push((fd, gfid));
+    }
+
+    fn matches(&self, dep: Dep, k: &Kept) -> bool {
+        match dep {
+            Dep::Fd(fd) => k.fd == fd,
+            Dep::Inode(g) => self.fds.iter().any(|e| e.0 == k.fd && e.1 == g),
         }
     }
 
@@ -130,12 +184,17 @@ impl WriteBehind {
                 );
             }
         }
-        let Some(fd) = Self::depends(&req) else {
+        self.learn(&req);
+        let Some(dep) = Self::depends(&req) else {
             return cx.tail(frame, req);
         };
         let child = cx.first_child().ok_or(CallError::NoChild)?;
-        let mine: Vec<Kept, WRITES_MAX> =
-            self.kept.iter().filter(|k| k.fd == fd).copied().collect();
+        let mine: Vec<Kept, WRITES_MAX> = self
+            .kept
+            .iter()
+            .filter(|k| self.matches(dep, k))
+            .copied()
+            .collect();
         if mine.is_empty() {
             return self.pass(cx, frame, child, req);
         }
@@ -148,13 +207,13 @@ impl WriteBehind {
                 .unwrap_or_default();
             let data = cx.push_bytes(frame, bytes)?;
             let _ = writes.push(Request::Writev {
-                fd,
+                fd: k.fd,
                 data,
                 offset: k.offset,
                 flags: 0,
             });
         }
-        self.forget(fd);
+        self.forget(dep);
         *cx.local(frame)? = L::from_draining(Draining {
             left: writes.len() as u16,
             failed: 0,
@@ -198,11 +257,11 @@ impl WriteBehind {
         }
     }
 
-    /// Drops the kept writes of `fd` and compacts the cache.
-    fn forget(&mut self, fd: Fd) {
+    /// Drops the kept writes `dep` names and compacts the cache.
+    fn forget(&mut self, dep: Dep) {
         let mut cache: Vec<u8, CACHE_MAX> = Vec::new();
         let mut kept: Vec<Kept, WRITES_MAX> = Vec::new();
-        for k in self.kept.iter().filter(|k| k.fd != fd) {
+        for k in self.kept.iter().filter(|k| !self.matches(dep, k)) {
             let s = usize::from(k.start);
             let start = cache.len() as u16;
             let _ = cache.extend_from_slice(
@@ -226,7 +285,11 @@ impl WriteBehind {
         let Some(d) = cx.local(frame)?.draining() else {
             return cx.unwind(frame, from.reply);
         };
-        let fd = Self::depends(&d.req).unwrap_or_default();
+        let dep = Self::depends(&d.req);
+        let fd = match dep {
+            Some(Dep::Fd(fd)) => fd,
+            _ => Fd::default(),
+        };
         if d.left == 0 {
             // The flush or fsync itself: it reports a kept write's failure.
             cx.take_local(frame)?;
@@ -248,12 +311,22 @@ impl WriteBehind {
         }
         let (failed, req) = (d.failed, d.req);
         cx.take_local(frame)?;
-        if failed != 0 && !self.errors.iter().any(|e| e.0 == fd) {
-            // Full: the oldest deferred error is reported no more.
-            if self.errors.is_full() {
-                self.errors.remove(0);
+        if failed != 0 {
+            // A fop on the inode defers the failure to each fd open on it.
+            let fds: Vec<Fd, FDS_MAX> = match dep {
+                Some(Dep::Inode(g)) => self.fds.iter().filter(|e| e.1 == g).map(|e| e.0).collect(),
+                _ => Vec::from_iter([fd]),
+            };
+            for fd in fds {
+                if self.errors.iter().any(|e| e.0 == fd) {
+                    continue;
+                }
+                // Full: the oldest deferred error is reported no more.
+                if self.errors.is_full() {
+                    self.errors.remove(0);
+                }
+                let _ = self.errors.push((fd, failed));
             }
-            let _ = self.errors.push((fd, failed));
         }
         let child = cx.first_child().ok_or(CallError::NoChild)?;
         self.pass(cx, frame, child, req)

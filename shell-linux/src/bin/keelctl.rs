@@ -48,6 +48,16 @@ enum Cmd {
         volfile: PathBuf,
         /// Where to mount it.
         mountpoint: PathBuf,
+        /// Answer `ovs-appctl -t PATH` here (`io-stats/dump [XLATOR]`, `engine/stats`).
+        #[arg(long, value_name = "PATH")]
+        unixctl: Option<PathBuf>,
+        /// Log to this file (appending) instead of stderr.
+        #[arg(long, value_name = "PATH")]
+        log_file: Option<PathBuf>,
+        /// Run even a lone storage/posix volume through the translator engine (for
+        /// comparisons; by default such a brick is served directly).
+        #[arg(long, hide = true)]
+        engine: bool,
     },
     /// Send one request (libdaemon's daemon_send_simple) and print the reply.
     ///
@@ -167,7 +177,18 @@ fn main() -> ExitCode {
         Cmd::Mount {
             volfile,
             mountpoint,
-        } => keelson_linux::mountcmd::mount(&volfile, &mountpoint),
+            unixctl,
+            log_file,
+            engine,
+        } => keelson_linux::mountcmd::mount(
+            &volfile,
+            &mountpoint,
+            &keelson_linux::mountcmd::MountOptions {
+                unixctl,
+                log_file,
+                engine,
+            },
+        ),
         Cmd::Request { name, args } => {
             let socket = cli.socket.unwrap_or_else(paths::default_socket);
             let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));

@@ -5,7 +5,7 @@
 //! reverse.
 //!
 //! - this module: [`Brick`], the fops by gfid (storage/posix is synchronous, so each call is
-//!   one fop's whole answer) and [`Attr`], the iatt of §6 as posix fills it;
+//!   one fop's whole answer), each answering the core's [`Iatt`] (§6) as posix fills it;
 //! - [`check`]: a consistency check of a whole brick (what glusterfs expects on disk);
 //! - [`xattr`]: attribute calls that never follow symlinks.
 //!
@@ -23,126 +23,42 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, Per
 use std::path::{Path, PathBuf};
 
 use keelson_core::xlator::handle::{self, Gfid, GFID_XATTR, HANDLE_DIR};
+use keelson_core::xlator::iatt::{valid, IaType, Iatt, Statvfs};
 
-use crate::volume::Volume;
-
-/// What kind of object an entry is (`ia_type`, §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// IA_IFREG
-    File,
-    /// IA_IFDIR
-    Dir,
-    /// IA_IFLNK
-    Symlink,
-    /// IA_IFBLK
-    Block,
-    /// IA_IFCHR
-    Char,
-    /// IA_IFIFO
-    Fifo,
-    /// IA_IFSOCK
-    Socket,
-}
-
-impl Kind {
-    fn of(mode: u32) -> Kind {
-        match mode & libc::S_IFMT {
-            libc::S_IFDIR => Kind::Dir,
-            libc::S_IFLNK => Kind::Symlink,
-            libc::S_IFBLK => Kind::Block,
-            libc::S_IFCHR => Kind::Char,
-            libc::S_IFIFO => Kind::Fifo,
-            libc::S_IFSOCK => Kind::Socket,
-            _ => Kind::File,
-        }
-    }
-}
-
-/// An object's attributes as storage/posix reports them (`struct iatt`, §6): the inode number
-/// comes from the gfid, a non-directory's link count leaves out its handle, and the block count
-/// is clamped to what the size needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Attr {
-    /// The object's gfid.
-    pub gfid: Gfid,
-    /// `ia_ino`: the gfid's last 8 bytes, big-endian.
-    pub ino: u64,
-    /// What it is.
-    pub kind: Kind,
-    /// The 12 protection bits (suid, sgid, sticky, rwx × 3).
-    pub perm: u32,
-    /// Links as the client counts them.
-    pub nlink: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-    /// Size in bytes.
-    pub size: u64,
-    /// 512-byte blocks, at most `ceil(size / 512)`.
-    pub blocks: u64,
-    /// Preferred I/O size.
-    pub blksize: u32,
-    /// Device number of a device node.
-    pub rdev: u64,
-    /// Backend device.
-    pub dev: u64,
-    /// Access time (seconds, nanoseconds).
-    pub atime: (i64, u32),
-    /// Modification time.
-    pub mtime: (i64, u32),
-    /// Change time.
-    pub ctime: (i64, u32),
-}
-
-impl Attr {
-    /// Attributes that say nothing but the inode number (for `.` and `..` in listings).
-    pub fn placeholder(ino: u64) -> Attr {
-        Attr {
-            gfid: Gfid::NULL,
-            ino,
-            kind: Kind::Dir,
-            perm: 0,
-            nlink: 0,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            blocks: 0,
-            blksize: 0,
-            rdev: 0,
-            dev: 0,
-            atime: (0, 0),
-            mtime: (0, 0),
-            ctime: (0, 0),
-        }
-    }
-
-    fn from_meta(gfid: Gfid, m: &fs::Metadata) -> Attr {
-        let kind = Kind::of(m.mode());
-        let nlink = u32::try_from(m.nlink()).unwrap_or(u32::MAX);
-        Attr {
-            gfid,
-            ino: gfid.ino(),
-            kind,
-            perm: m.mode() & 0o7777,
-            // The handle is one of a non-directory's links; the client never sees it.
-            nlink: if kind == Kind::Dir || nlink == 0 {
-                nlink
-            } else {
-                nlink - 1
-            },
-            uid: m.uid(),
-            gid: m.gid(),
-            size: m.size(),
-            blocks: m.blocks().min(m.size().div_ceil(512)),
-            blksize: u32::try_from(m.blksize()).unwrap_or(u32::MAX),
-            rdev: m.rdev(),
-            dev: m.dev(),
-            atime: (m.atime(), nsec(m.atime_nsec())),
-            mtime: (m.mtime(), nsec(m.mtime_nsec())),
-            ctime: (m.ctime(), nsec(m.ctime_nsec())),
-        }
+/// An object's attributes as storage/posix reports them (`struct iatt`, §6), from its
+/// backend `lstat`: the inode number comes from the gfid, a non-directory's link count leaves
+/// out its handle, the block count is clamped to what the size needs and `rdev` is
+/// `major << 32 | minor`.
+pub fn iatt(gfid: Gfid, m: &fs::Metadata) -> Iatt {
+    let ty = IaType::from_mode(m.mode());
+    let nlink = u32::try_from(m.nlink()).unwrap_or(u32::MAX);
+    let rdev = m.rdev();
+    Iatt {
+        flags: valid::FROM_STAT,
+        ino: gfid.ino(),
+        dev: m.dev(),
+        rdev: u64::from(libc::major(rdev)) << 32 | u64::from(libc::minor(rdev)),
+        size: m.size(),
+        // The handle is one of a non-directory's links; the client never sees it.
+        nlink: if ty == IaType::Dir || nlink == 0 {
+            nlink
+        } else {
+            nlink - 1
+        },
+        uid: m.uid(),
+        gid: m.gid(),
+        blksize: u32::try_from(m.blksize()).unwrap_or(u32::MAX),
+        blocks: m.blocks().min(m.size().div_ceil(512)),
+        atime: m.atime(),
+        mtime: m.mtime(),
+        ctime: m.ctime(),
+        atime_nsec: nsec(m.atime_nsec()),
+        mtime_nsec: nsec(m.mtime_nsec()),
+        ctime_nsec: nsec(m.ctime_nsec()),
+        gfid,
+        ty,
+        prot: (m.mode() & 0o7777) as u16,
+        ..Iatt::default()
     }
 }
 
@@ -156,7 +72,7 @@ pub struct DirEntry {
     /// The name in its directory.
     pub name: OsString,
     /// What posix's lookup of it reports.
-    pub attr: Attr,
+    pub attr: Iatt,
 }
 
 /// Changes `setattr` makes; `None` leaves a field alone.
@@ -304,7 +220,7 @@ impl Brick {
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
         dir: bool,
-    ) -> io::Result<Attr> {
+    ) -> io::Result<Iatt> {
         let done = (|| {
             if gfid.is_null() {
                 return Err(errno(libc::EINVAL));
@@ -324,7 +240,7 @@ impl Brick {
             fs::symlink_metadata(path)
         })();
         match done {
-            Ok(m) => Ok(Attr::from_meta(*gfid, &m)),
+            Ok(m) => Ok(iatt(*gfid, &m)),
             Err(e) => {
                 let _ = if dir {
                     fs::remove_dir(path)
@@ -396,15 +312,17 @@ impl Brick {
             Err(e) => Err(e),
         }
     }
-}
 
-impl Volume for Brick {
-    fn stat(&self, gfid: &Gfid) -> io::Result<Attr> {
+    /// The attributes of the object with this gfid.
+    pub fn stat(&self, gfid: &Gfid) -> io::Result<Iatt> {
         let m = fs::symlink_metadata(self.path_of(gfid)?).map_err(not_found_is_estale)?;
-        Ok(Attr::from_meta(*gfid, &m))
+        Ok(iatt(*gfid, &m))
     }
 
-    fn lookup(&self, parent: &Gfid, name: &OsStr) -> io::Result<Attr> {
+    /// Looks `name` up in `parent`. An object without a gfid (written to the brick behind
+    /// glusterfs's back) gets one here, with its handle, as posix heals on a lookup that
+    /// carries a `gfid-req` (which FUSE always sends).
+    pub fn lookup(&self, parent: &Gfid, name: &OsStr) -> io::Result<Iatt> {
         let path = self.entry_path(parent, name)?;
         if parent == &Gfid::ROOT && name == HANDLE_DIR {
             return Err(errno(libc::ENOENT));
@@ -419,17 +337,18 @@ impl Volume for Brick {
                 g
             }
         };
-        Ok(Attr::from_meta(gfid, &m))
+        Ok(iatt(gfid, &m))
     }
 
-    fn create(
+    /// Creates a regular file (O_EXCL) with `gfid`, owned by `owner` when given.
+    pub fn create(
         &self,
         parent: &Gfid,
         name: &OsStr,
         perm: u32,
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
+    ) -> io::Result<Iatt> {
         let path = self.entry_path(parent, name)?;
         OpenOptions::new()
             .write(true)
@@ -439,33 +358,37 @@ impl Volume for Brick {
         self.finish_entry(parent, name, &path, gfid, owner, false)
     }
 
-    fn mkdir(
+    /// Creates a directory with `gfid`.
+    pub fn mkdir(
         &self,
         parent: &Gfid,
         name: &OsStr,
         perm: u32,
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
+    ) -> io::Result<Iatt> {
         let path = self.entry_path(parent, name)?;
         fs::DirBuilder::new().mode(perm & 0o7777).create(&path)?;
         self.finish_entry(parent, name, &path, gfid, owner, true)
     }
 
-    fn symlink(
+    /// Creates a symlink to `target` with `gfid` (on the link itself).
+    pub fn symlink(
         &self,
         parent: &Gfid,
         name: &OsStr,
         target: &OsStr,
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
+    ) -> io::Result<Iatt> {
         let path = self.entry_path(parent, name)?;
         std::os::unix::fs::symlink(target, &path)?;
         self.finish_entry(parent, name, &path, gfid, owner, false)
     }
 
-    fn mknod(
+    /// Creates a FIFO, socket or device node (`mode` carries the type bits, `rdev` is a
+    /// `dev_t`).
+    pub fn mknod(
         &self,
         parent: &Gfid,
         name: &OsStr,
@@ -473,7 +396,7 @@ impl Volume for Brick {
         rdev: u64,
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
-    ) -> io::Result<Attr> {
+    ) -> io::Result<Iatt> {
         let path = self.entry_path(parent, name)?;
         let kind = nix::sys::stat::SFlag::from_bits_truncate(mode & libc::S_IFMT);
         let perm = nix::sys::stat::Mode::from_bits_truncate(mode & 0o7777);
@@ -481,7 +404,8 @@ impl Volume for Brick {
         self.finish_entry(parent, name, &path, gfid, owner, false)
     }
 
-    fn link(&self, gfid: &Gfid, newparent: &Gfid, newname: &OsStr) -> io::Result<Attr> {
+    /// A new name `newname` in `newparent` for the non-directory `gfid`.
+    pub fn link(&self, gfid: &Gfid, newparent: &Gfid, newname: &OsStr) -> io::Result<Iatt> {
         let src = self.path_of(gfid)?;
         if fs::symlink_metadata(&src)
             .map_err(not_found_is_estale)?
@@ -495,7 +419,8 @@ impl Volume for Brick {
         self.stat(gfid)
     }
 
-    fn unlink(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
+    /// Removes a non-directory name; the handle goes with the last name.
+    pub fn unlink(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
         let path = self.entry_path(parent, name)?;
         let m = fs::symlink_metadata(&path)?;
         if m.is_dir() {
@@ -510,7 +435,8 @@ impl Volume for Brick {
         Ok(())
     }
 
-    fn rmdir(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
+    /// Removes an empty directory and its handle.
+    pub fn rmdir(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
         let path = self.entry_path(parent, name)?;
         if parent == &Gfid::ROOT && name == HANDLE_DIR {
             return Err(errno(libc::EPERM));
@@ -523,13 +449,15 @@ impl Volume for Brick {
         Ok(())
     }
 
-    fn rename(
+    /// Renames `oldname` in `oldparent` to `newname` in `newparent`, replacing what is there
+    /// as rename(2) does, and keeps handles and gfid2path xattrs in step.
+    pub fn rename(
         &self,
         oldparent: &Gfid,
         oldname: &OsStr,
         newparent: &Gfid,
         newname: &OsStr,
-    ) -> io::Result<Attr> {
+    ) -> io::Result<Iatt> {
         let src = self.entry_path(oldparent, oldname)?;
         let dst = self.entry_path(newparent, newname)?;
         let sm = fs::symlink_metadata(&src)?;
@@ -537,7 +465,7 @@ impl Volume for Brick {
         let replaced = match fs::symlink_metadata(&dst) {
             Ok(dm) if dm.ino() == sm.ino() && dm.dev() == sm.dev() => {
                 // rename(2) between two links of one inode does nothing.
-                return Ok(Attr::from_meta(sgfid, &sm));
+                return Ok(iatt(sgfid, &sm));
             }
             Ok(dm) => Some((object_gfid(&dst)?, dm.is_dir())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -568,7 +496,9 @@ impl Volume for Brick {
         self.stat(&sgfid)
     }
 
-    fn readdir(&self, gfid: &Gfid) -> io::Result<Vec<DirEntry>> {
+    /// The entries of a directory (without `.`, `..` and the root's `.glusterfs`), each with
+    /// its attributes, in the backend's order.
+    pub fn readdir(&self, gfid: &Gfid) -> io::Result<Vec<DirEntry>> {
         let dir = self.path_of(gfid)?;
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(not_found_is_estale)? {
@@ -587,7 +517,8 @@ impl Volume for Brick {
         Ok(out)
     }
 
-    fn read(&self, gfid: &Gfid, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at the end).
+    pub fn read(&self, gfid: &Gfid, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let f = self.open_data(gfid, false)?;
         let mut done = 0;
         while done < buf.len() {
@@ -601,16 +532,18 @@ impl Volume for Brick {
         Ok(done)
     }
 
-    fn write(&self, gfid: &Gfid, offset: u64, data: &[u8], sync: bool) -> io::Result<Attr> {
+    /// Writes `data` at `offset` (with `sync`, durably, as O_SYNC/O_DSYNC writes are).
+    pub fn write(&self, gfid: &Gfid, offset: u64, data: &[u8], sync: bool) -> io::Result<Iatt> {
         let f = self.open_data(gfid, true)?;
         f.write_all_at(data, offset)?;
         if sync {
             f.sync_data()?;
         }
-        Ok(Attr::from_meta(*gfid, &f.metadata()?))
+        Ok(iatt(*gfid, &f.metadata()?))
     }
 
-    fn fsync(&self, gfid: &Gfid, datasync: bool) -> io::Result<()> {
+    /// Makes a file's data durable (`fsync`; `datasync` for fdatasync).
+    pub fn fsync(&self, gfid: &Gfid, datasync: bool) -> io::Result<()> {
         let f = self.open_data(gfid, false)?;
         if datasync {
             f.sync_data()
@@ -619,13 +552,15 @@ impl Volume for Brick {
         }
     }
 
-    fn truncate(&self, gfid: &Gfid, size: u64) -> io::Result<Attr> {
+    /// Sets a file's size.
+    pub fn truncate(&self, gfid: &Gfid, size: u64) -> io::Result<Iatt> {
         let f = self.open_data(gfid, true)?;
         f.set_len(size)?;
-        Ok(Attr::from_meta(*gfid, &f.metadata()?))
+        Ok(iatt(*gfid, &f.metadata()?))
     }
 
-    fn setattr(&self, gfid: &Gfid, set: &SetAttr) -> io::Result<Attr> {
+    /// Changes mode, owner and times; symlinks keep their mode (Linux has none to change).
+    pub fn setattr(&self, gfid: &Gfid, set: &SetAttr) -> io::Result<Iatt> {
         let path = self.path_of(gfid)?;
         let m = fs::symlink_metadata(&path).map_err(not_found_is_estale)?;
         if let Some(perm) = set.perm {
@@ -652,22 +587,26 @@ impl Volume for Brick {
         self.stat(gfid)
     }
 
-    fn readlink(&self, gfid: &Gfid) -> io::Result<PathBuf> {
+    /// A symlink's target.
+    pub fn readlink(&self, gfid: &Gfid) -> io::Result<PathBuf> {
         fs::read_link(self.path_of(gfid)?).map_err(not_found_is_estale)
     }
 
-    fn getxattr(&self, gfid: &Gfid, name: &str) -> io::Result<Vec<u8>> {
+    /// A user-visible xattr; the gfid xattrs are posix's own.
+    pub fn getxattr(&self, gfid: &Gfid, name: &str) -> io::Result<Vec<u8>> {
         xattr::get(&self.path_of(gfid)?, name)?.ok_or_else(|| errno(libc::ENODATA))
     }
 
-    fn setxattr(&self, gfid: &Gfid, name: &str, value: &[u8]) -> io::Result<()> {
+    /// Sets an xattr; changing the gfid xattrs is refused (EPERM), as posix does.
+    pub fn setxattr(&self, gfid: &Gfid, name: &str, value: &[u8]) -> io::Result<()> {
         if handle::is_internal_xattr(name) {
             return Err(errno(libc::EPERM));
         }
         xattr::set(&self.path_of(gfid)?, name, value, false)
     }
 
-    fn removexattr(&self, gfid: &Gfid, name: &str) -> io::Result<()> {
+    /// Removes an xattr (the gfid xattrs are refused, EPERM).
+    pub fn removexattr(&self, gfid: &Gfid, name: &str) -> io::Result<()> {
         if handle::is_internal_xattr(name) {
             return Err(errno(libc::EPERM));
         }
@@ -678,14 +617,49 @@ impl Volume for Brick {
         xattr::remove(&path, name)
     }
 
-    fn listxattr(&self, gfid: &Gfid) -> io::Result<Vec<String>> {
+    /// The xattr names a client sees (without posix's own gfid xattrs).
+    pub fn listxattr(&self, gfid: &Gfid) -> io::Result<Vec<String>> {
         let mut names = xattr::list(&self.path_of(gfid)?)?;
         names.retain(|n| !handle::is_internal_xattr(n));
         Ok(names)
     }
 
-    fn statfs(&self) -> io::Result<nix::sys::statvfs::Statvfs> {
-        Ok(nix::sys::statvfs::statvfs(&self.root)?)
+    /// The brick file system's statistics.
+    pub fn statfs(&self) -> io::Result<Statvfs> {
+        let s = nix::sys::statvfs::statvfs(&self.root)?;
+        Ok(Statvfs {
+            bsize: s.block_size(),
+            frsize: s.fragment_size(),
+            blocks: s.blocks(),
+            bfree: s.blocks_free(),
+            bavail: s.blocks_available(),
+            files: s.files(),
+            ffree: s.files_free(),
+            favail: s.files_available(),
+            fsid: s.filesystem_id(),
+            flag: s.flags().bits(),
+            namemax: s.name_max(),
+        })
+    }
+
+    /// A directory's attributes in one `stat` (through its handle symlink, which resolves to
+    /// the directory itself): what posix reports as a fop's `preparent`/`postparent`.
+    pub fn stat_dir(&self, gfid: &Gfid) -> io::Result<Iatt> {
+        let m = fs::metadata(self.base(gfid)).map_err(not_found_is_estale)?;
+        if !m.is_dir() {
+            return Err(errno(libc::ENOTDIR));
+        }
+        Ok(iatt(*gfid, &m))
+    }
+
+    /// A regular file's data, opened through its handle for reading and/or writing (what an
+    /// open fd keeps, so each read or write costs no open).
+    pub fn open_file(&self, gfid: &Gfid, read: bool, write: bool) -> io::Result<File> {
+        OpenOptions::new()
+            .read(read || !write)
+            .write(write)
+            .open(self.base(gfid))
+            .map_err(not_found_is_estale)
     }
 }
 

@@ -305,7 +305,8 @@ pub(crate) fn reload(shared: &Shared) {
 }
 
 /// Starts the unixctl server (`exit`, `version`, `list-commands`, `keelsond/status`,
-/// `reconnect/show`). A failure
+/// `reconnect/show`, `mount/list`, `mount/io-stats NAME [XLATOR]`, `mount/engine-stats NAME`).
+/// A failure
 /// is logged and keelsond runs on without it: the request socket is already live (and, after a
 /// takeover, the old instance has already let go).
 fn start_unixctl(
@@ -332,6 +333,21 @@ fn start_unixctl(
     let l = links.clone();
     cmds.register("reconnect/show", Some(""), 0, 0, move |_| {
         Ok(remote::show(&l))
+    });
+    let sh = shared.clone();
+    cmds.register("mount/list", Some(""), 0, 0, move |_| {
+        Ok(lock(&sh.mounts).list())
+    });
+    let sh = shared.clone();
+    cmds.register("mount/io-stats", Some("NAME [XLATOR]"), 1, 2, move |a| {
+        // The mounts lock is let go before the graph's own lock is taken.
+        let g = lock(&sh.mounts).graph(&a[0])?;
+        g.io_stats(a.get(1).map(String::as_str))
+    });
+    let sh = shared.clone();
+    cmds.register("mount/engine-stats", Some("NAME"), 1, 1, move |a| {
+        let g = lock(&sh.mounts).graph(&a[0])?;
+        Ok(crate::mountcmd::engine_stats(&g))
     });
     match unixctl::Server::start(path, cmds) {
         Ok(s) => {
