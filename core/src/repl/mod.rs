@@ -15,6 +15,8 @@
 //!   - [`resync`]: the SyncTarget driver and [`resync::route`] (which machine takes a packet);
 //!     [`resync_source`]: the SyncSource; [`throttle`]: the resync rate and progress.
 //!   - [`data_error`]: why any of them refused an input.
+//! - [`meta`]: the on-disk meta data (DRBD 8.4's external v08 format): superblock with UUIDs and
+//!   flags, the activity-log ring and the bitmap areas.
 //!
 //! Nothing here allocates or panics; the connection machine reads [`wire::Frame`]s from its
 //! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters, and
@@ -26,6 +28,7 @@ pub mod activity_log;
 pub mod bitmap;
 pub mod conn;
 pub mod data_error;
+pub mod meta;
 pub mod resync;
 pub mod resync_source;
 pub mod secondary;
