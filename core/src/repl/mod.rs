@@ -15,6 +15,8 @@
 //!   - [`resync`]: the SyncTarget driver and [`resync::route`] (which machine takes a packet);
 //!     [`resync_source`]: the SyncSource; [`throttle`]: the resync rate and progress.
 //!   - [`data_error`]: why any of them refused an input.
+//! - [`admin`]: the control commands (drbdsetup's verbs) as one table shared by client and
+//!   daemon, DRBD-style failures, the status model and its text / JSON renderers.
 //! - [`meta`]: the on-disk meta data (DRBD 8.4's external v08 format): superblock with UUIDs and
 //!   flags, the activity-log ring and the bitmap areas.
 //!
@@ -25,6 +27,7 @@
 //! activity-log record, a flush) and comes back as completion calls.
 
 pub mod activity_log;
+pub mod admin;
 pub mod bitmap;
 pub mod conn;
 pub mod data_error;
