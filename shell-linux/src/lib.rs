@@ -12,6 +12,8 @@
 //! - [`process`]: stopping child processes cleanly.
 //! - [`remote`]: keelsond's management remotes, each a JSON-RPC session with reconnect.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
+//! - [`replcmd`]: `keelctl VERB RESOURCE` — the replication verbs of the core's admin table as
+//!   `repl/*` requests; `status` rendered from the reply's data.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
 //! - [`stream`]: OVS streams (`unix:`, `tcp:`, `ssl:`, `punix:`, `ptcp:`, `pssl:`) over std sockets
 //!   and rustls, with OVS's SSL options; the names are parsed by the core.
@@ -35,6 +37,7 @@ pub mod nbd;
 pub mod paths;
 pub mod process;
 pub mod remote;
+pub mod replcmd;
 pub mod requestcmd;
 pub mod source;
 pub mod stream;

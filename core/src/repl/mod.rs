@@ -15,6 +15,10 @@
 //!   - [`resync`]: the SyncTarget driver and [`resync::route`] (which machine takes a packet);
 //!     [`resync_source`]: the SyncSource; [`throttle`]: the resync rate and progress.
 //!   - [`data_error`]: why any of them refused an input.
+//! - [`admin`]: the control commands (drbdsetup's verbs) as one table shared by client and
+//!   daemon, DRBD-style failures, the status model and its text / JSON renderers.
+//! - [`meta`]: the on-disk meta data (DRBD 8.4's external v08 format): superblock with UUIDs and
+//!   flags, the activity-log ring and the bitmap areas.
 //!
 //! Nothing here allocates or panics; the connection machine reads [`wire::Frame`]s from its
 //! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters, and
@@ -23,9 +27,11 @@
 //! activity-log record, a flush) and comes back as completion calls.
 
 pub mod activity_log;
+pub mod admin;
 pub mod bitmap;
 pub mod conn;
 pub mod data_error;
+pub mod meta;
 pub mod resync;
 pub mod resync_source;
 pub mod secondary;

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use keelson_linux::configcmd::{self, options};
 use keelson_linux::source::Source;
-use keelson_linux::{paths, requestcmd, volfilecmd};
+use keelson_linux::{paths, replcmd, requestcmd, volfilecmd};
 
 #[derive(Parser)]
 #[command(name = "keelctl", version, about = "Keelson's operator tool")]
@@ -70,6 +70,9 @@ enum Cmd {
         /// `key=value` arguments.
         args: Vec<String>,
     },
+    /// A replication verb (listed below), parsed by keelson-core's admin table.
+    #[command(external_subcommand)]
+    Repl(Vec<String>),
 }
 
 #[derive(Subcommand)]
@@ -134,7 +137,8 @@ fn keelsond_path() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().after_help(replcmd::help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Read now, so a bad key, certificate or CA file is reported naming the file; the
     // configuration is for ssl: stream names.
     let _ssl = match cli.ssl.load() {
@@ -143,6 +147,16 @@ fn main() -> ExitCode {
             eprintln!("keelctl: {e}");
             return ExitCode::from(1);
         }
+    };
+    // Where and how `request` and the replication verbs reach keelsond.
+    let socket = cli.socket.unwrap_or_else(paths::default_socket);
+    let autostart = cli.autostart.then(keelsond_path);
+    let daemon = requestcmd::Request {
+        socket: &socket,
+        timeout: Duration::from_secs_f64(cli.timeout.max(0.001)),
+        protocol: cli.protocol.as_deref(),
+        version: cli.protocol_version,
+        autostart: autostart.as_deref(),
     };
     let r = match cli.cmd {
         Cmd::Config(c) => match c {
@@ -189,22 +203,11 @@ fn main() -> ExitCode {
                 engine,
             },
         ),
-        Cmd::Request { name, args } => {
-            let socket = cli.socket.unwrap_or_else(paths::default_socket);
-            let timeout = Duration::from_secs_f64(cli.timeout.max(0.001));
-            let autostart = cli.autostart.then(keelsond_path);
-            let req = requestcmd::Request {
-                socket: &socket,
-                timeout,
-                protocol: cli.protocol.as_deref(),
-                version: cli.protocol_version,
-                autostart: autostart.as_deref(),
-            };
-            match requestcmd::run(&req, &name, &args) {
-                Ok(code) => return ExitCode::from(code),
-                Err(e) => Err(e),
-            }
-        }
+        Cmd::Request { name, args } => match requestcmd::run(&daemon, &name, &args) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
+        Cmd::Repl(words) => return ExitCode::from(replcmd::run(&daemon, &words)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,12 +4,14 @@
 //! the old instance to the new one.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use keelson_core::config::{Lookup, NodeId, Overflow, OwnedTree, Sink, Value};
 use keelson_core::daemon::dispatch::Command;
 use keelson_core::daemon::message::{self, Request};
 use keelson_core::daemon::simple::{write_reply, Arg};
+use keelson_core::repl::admin::{self, NoResources, ReplControl};
 
 /// What keelsond remembers between requests (and across a takeover).
 pub struct Agent {
@@ -25,6 +27,9 @@ pub struct Agent {
     pub started: Instant,
     /// Protocol name, for `dump` (lvmpolld's format when it is `lvmpolld`).
     pub protocol: String,
+    /// What answers the `repl/*` requests: [`NoResources`] ("Unknown resource" to every
+    /// command) until a resource driver is installed here.
+    pub repl: Box<dyn ReplControl + Send>,
 }
 
 impl Agent {
@@ -37,6 +42,7 @@ impl Agent {
             config,
             started: Instant::now(),
             protocol: protocol.to_owned(),
+            repl: Box::new(NoResources),
         }
     }
 
@@ -200,3 +206,29 @@ pub const COMMANDS: &[Command<Agent>] = &[
         run: dump,
     },
 ];
+
+/// Every `repl/*` request: the core's admin table answers through [`Agent::repl`].
+fn repl(a: &mut Agent, r: &Request<'_>, out: &mut dyn Sink) -> Result<(), Overflow> {
+    admin::answer(&mut *a.repl, r, out)
+}
+
+/// The whole dispatch table: [`COMMANDS`], then one `repl/*` request per verb of
+/// [`admin::TABLE`] (its one-line help as the description).
+pub fn commands() -> &'static [Command<Agent>] {
+    static ALL: OnceLock<Vec<Command<Agent>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .map(|c| Command {
+                name: c.name,
+                about: c.about,
+                run: c.run,
+            })
+            .chain(admin::TABLE.iter().map(|v| Command {
+                name: v.request,
+                about: v.help,
+                run: repl,
+            }))
+            .collect()
+    })
+}

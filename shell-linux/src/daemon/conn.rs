@@ -16,7 +16,7 @@ use keelson_core::daemon::message::{self, Request};
 use keelson_core::daemon::Dispatch;
 use nix::sys::socket::{getsockopt, sockopt};
 
-use super::agent::COMMANDS;
+use super::agent;
 use super::server::Shared;
 use super::takeover;
 
@@ -214,7 +214,7 @@ impl Conn {
             let d = Dispatch {
                 protocol: &shared.opts.protocol,
                 version: shared.opts.version,
-                commands: COMMANDS,
+                commands: agent::commands(),
             };
             let _ = d.answer(&mut agent, &req, &mut self.out);
         }
