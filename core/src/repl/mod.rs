@@ -15,6 +15,7 @@
 //!   - [`resync`]: the SyncTarget driver and [`resync::route`] (which machine takes a packet);
 //!     [`resync_source`]: the SyncSource; [`throttle`]: the resync rate and progress.
 //!   - [`data_error`]: why any of them refused an input.
+//! - [`node`]: all of the above composed into one machine per resource (one peer, one volume).
 //!
 //! Nothing here allocates or panics; the connection machine reads [`wire::Frame`]s from its
 //! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters, and
@@ -26,6 +27,7 @@ pub mod activity_log;
 pub mod bitmap;
 pub mod conn;
 pub mod data_error;
+pub mod node;
 pub mod resync;
 pub mod resync_source;
 pub mod secondary;
