@@ -26,9 +26,9 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     }
 
     /// Largest write (and read) accepted now: 1 MiB, or less if the agreed protocol version
-    /// carries less (32 KiB up to pv 94, 128 KiB below 100).
+    /// carries less (32 KiB up to pv 94, 128 KiB below 100), or [`super::NodeConfig::max_write`].
     pub fn max_write(&self) -> usize {
-        max_bio_size(&self.primary.config().agreed) as usize
+        (max_bio_size(&self.primary.config().agreed) as usize).min(self.cfg.max_write as usize)
     }
 
     /// An application write of `data` (a multiple of 512 bytes, at most [`Self::max_write`])
@@ -132,8 +132,8 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         let id = self.next_flush;
         self.next_flush += 1;
         self.close_epoch();
-        let wait_peer = self.cfg.conn.protocol == WireProtocol::C
-            && self.primary.link() != Link::Disconnected;
+        let wait_peer =
+            self.cfg.conn.protocol == WireProtocol::C && self.primary.link() != Link::Disconnected;
         let _ = self.flushes.push(FlushRec {
             id,
             local: None,
@@ -147,13 +147,11 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     /// The next finished application request.
     pub fn poll_completion(&mut self) -> Option<Completion> {
         let c = self.completions.pop_front().or_else(|| {
-            self.primary
-                .poll_completion()
-                .map(|c| Completion::Write {
-                    id: c.id,
-                    ok: c.local_ok,
-                    replicated: c.replicated,
-                })
+            self.primary.poll_completion().map(|c| Completion::Write {
+                id: c.id,
+                ok: c.local_ok,
+                replicated: c.replicated,
+            })
         });
         if c.is_some() {
             let now = self.now;
@@ -195,7 +193,9 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
             });
             match f.local {
                 Some(ok) if peer_ok && !self.completions.is_full() => {
-                    let _ = self.completions.push_back(Completion::Flush { id: f.id, ok });
+                    let _ = self
+                        .completions
+                        .push_back(Completion::Flush { id: f.id, ok });
                     self.flushes.remove(i);
                     moved = true;
                 }

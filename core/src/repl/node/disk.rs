@@ -158,9 +158,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
                 // A resync read reported without data failed.
                 failed = true;
                 if current {
-                    self.reserved = self
-                        .reserved
-                        .saturating_sub(size as usize + REPLY_OVERHEAD);
+                    self.reserved = self.reserved.saturating_sub(size as usize + REPLY_OVERHEAD);
                     let (bits, source, metaq) = (&mut self.bits, &mut self.source, &mut self.metaq);
                     let n = bits.with(|bm| source.read_failed(t, bm, metaq.spare(64)));
                     self.commit_meta(now, n);
@@ -200,9 +198,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         match slot.op {
             Op::SourceRead { token: t, size } => {
                 if current {
-                    self.reserved = self
-                        .reserved
-                        .saturating_sub(size as usize + REPLY_OVERHEAD);
+                    self.reserved = self.reserved.saturating_sub(size as usize + REPLY_OVERHEAD);
                     let (source, sendq) = (&mut self.source, &mut self.sendq);
                     let r = source.reply(t, data, sendq.spare(data.len() + REPLY_OVERHEAD));
                     match r {
@@ -234,11 +230,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     }
 
     /// An ack emitted into the meta queue (or why it could not be).
-    fn commit_meta(
-        &mut self,
-        now: u64,
-        n: Result<usize, crate::repl::data_error::DataError>,
-    ) {
+    fn commit_meta(&mut self, now: u64, n: Result<usize, crate::repl::data_error::DataError>) {
         match n {
             Ok(n) => self.metaq.commit(n),
             Err(crate::repl::data_error::DataError::StaleToken) => {}

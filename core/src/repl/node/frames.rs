@@ -103,9 +103,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
             }
             // Announcements that need no action here: the peer's UUIDs after its resync, sizes
             // and resync parameters while connected, unplug hints.
-            (C::Uuids | C::Sizes | C::SyncParam | C::SyncParam89 | C::UnplugRemote, _) => {
-                Ok(None)
-            }
+            (C::Uuids | C::Sizes | C::SyncParam | C::SyncParam89 | C::UnplugRemote, _) => Ok(None),
             (_, Body::BlockAck(a)) => {
                 self.on_ack(&frame, a)?;
                 Ok(None)
@@ -160,7 +158,8 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         let Some(token) = token else {
             // No disk to write to (or no slot): fail it now, the primary marks it out of sync.
             let (bits, secondary, metaq) = (&mut self.bits, &mut self.secondary, &mut self.metaq);
-            let n = bits.with(|bm| secondary.write_done(r.write.token, false, bm, metaq.spare(64)))?;
+            let n =
+                bits.with(|bm| secondary.write_done(r.write.token, false, bm, metaq.spare(64)))?;
             self.metaq.commit(n);
             return Ok(None);
         };
@@ -183,7 +182,9 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     fn on_rs_request(&mut self, frame: &Frame<'_>) -> Result<(), DataError> {
         let (bits, source) = (&mut self.bits, &mut self.source);
         let req = bits.with(|bm| source.handle_request(frame, bm))?;
-        if self.disk() != DiskState::UpToDate || self.source_reads.is_full() {
+        // A reply that could never fit the send queue is refused rather than waited for.
+        let fits = req.size as usize + super::disk::REPLY_OVERHEAD + 8192 <= self.sendq.capacity();
+        if self.disk() != DiskState::UpToDate || self.source_reads.is_full() || !fits {
             let (bits, source, metaq) = (&mut self.bits, &mut self.source, &mut self.metaq);
             let n = bits.with(|bm| source.read_failed(req.token, bm, metaq.spare(64)))?;
             self.metaq.commit(n);
@@ -269,7 +270,11 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         } else {
             Command::ConnStChgReply
         };
-        let f = Frame::new(reply, volume, Body::StateReply(StateReplyFields { retcode }))?;
+        let f = Frame::new(
+            reply,
+            volume,
+            Body::StateReply(StateReplyFields { retcode }),
+        )?;
         self.send_meta(&f);
         if retcode == SS_SUCCESS {
             if self.request.take().is_some() {

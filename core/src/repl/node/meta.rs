@@ -84,7 +84,10 @@ impl core::fmt::Display for MetaError {
                 write!(f, "meta-data magic {magic:#010x} is not {META_MAGIC:#010x}")
             }
             MetaError::Version { version } => {
-                write!(f, "meta-data record version {version} is not {META_VERSION}")
+                write!(
+                    f,
+                    "meta-data record version {version} is not {META_VERSION}"
+                )
             }
             MetaError::Checksum => f.write_str("meta-data record checksum mismatch"),
         }

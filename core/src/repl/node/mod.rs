@@ -112,8 +112,8 @@ use heapless::{Deque, Vec};
 
 pub use meta::{md_flag, MetaError, MetaState, META_LEN};
 pub use types::{
-    Completion, FlushId, Io, IoToken, NodeConfig, NodeError, NodeEvent, ReadFor, ReadId,
-    Received, ResyncStatus, Status, SyncSide, WriteData, WriteId, MAX_WRITE,
+    Completion, FlushId, Io, IoToken, NodeConfig, NodeError, NodeEvent, ReadFor, ReadId, Received,
+    ResyncStatus, Status, SyncSide, WriteData, WriteId, MAX_WRITE,
 };
 
 use super::activity_log::{ActivityLog, DEFAULT_EXTENTS, RECORD_SIZE};
@@ -457,11 +457,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         }
         self.al = al;
         self.flags = flags;
-        let disk = MetaState {
-            flags,
-            ..meta
-        }
-        .initial_disk();
+        let disk = MetaState { flags, ..meta }.initial_disk();
         let mut vcfg = VolumeConfig::new(VOLUME, generation, disk, meta.size_sectors);
         vcfg.dirty_bits = self.bits.dirty;
         self.conn.replace_volume(vcfg)?;
@@ -485,11 +481,15 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     }
     /// The local disk state.
     pub fn disk(&self) -> DiskState {
-        self.conn.volume(VOLUME).map_or(DiskState::Diskless, |v| v.disk())
+        self.conn
+            .volume(VOLUME)
+            .map_or(DiskState::Diskless, |v| v.disk())
     }
     /// The volume's replication state.
     pub fn repl(&self) -> ReplState {
-        self.conn.volume(VOLUME).map_or(ReplState::Off, |v| v.repl())
+        self.conn
+            .volume(VOLUME)
+            .map_or(ReplState::Off, |v| v.repl())
     }
     /// The bitmap storage (persist ranges of it when [`Io::PersistBitmap`] says so; it is
     /// also handed out in that operation).

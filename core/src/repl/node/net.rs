@@ -90,11 +90,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         let conn = self.conn.poll_timeout();
         let resync = if self.target_may_request() {
             let (bits, target) = (&self.bits, &self.target);
-            let bm = crate::repl::bitmap::DirtyBitmap::resume(
-                &mut [],
-                bits.capacity,
-                bits.dirty,
-            );
+            let bm = crate::repl::bitmap::DirtyBitmap::resume(&mut [], bits.capacity, bits.dirty);
             // The throttle only needs the count; an empty view carries it.
             target.poll_timeout(self.now, &bm)
         } else {
@@ -149,10 +145,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     /// Stream position the data queue may be sent up to: the first write still waiting for
     /// its activity-log record holds everything after it.
     pub(super) fn stream_limit(&self) -> u64 {
-        self.held
-            .iter()
-            .find_map(|h| h.stream)
-            .unwrap_or(u64::MAX)
+        self.held.iter().find_map(|h| h.stream).unwrap_or(u64::MAX)
     }
 
     /// Emits P_BARRIER if the current epoch holds writes and the link is up.
@@ -183,6 +176,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
             Command::Data | Command::Trim | Command::Zeroes => {
                 !self.secondary.can_accept() || !ack_room
             }
+            Command::Barrier => !self.secondary.can_accept_barrier() || !ack_room,
             Command::RsDataRequest => !self.source.can_accept() || self.source_reads.is_full(),
             Command::RsDataReply | Command::StateChgReq | Command::ConnStChgReq => !ack_room,
             _ => false,
@@ -347,12 +341,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         self.peer_paused = word.aftr_isp() != 0 || word.user_isp() != 0;
         self.apply_pause(now);
         let peer_done = word.conn() == ReplState::Established.number();
-        if peer_done
-            && matches!(
-                self.repl(),
-                ReplState::SyncSource | ReplState::PausedSyncS
-            )
-        {
+        if peer_done && matches!(self.repl(), ReplState::SyncSource | ReplState::PausedSyncS) {
             self.source_done_by_peer = true;
         }
     }

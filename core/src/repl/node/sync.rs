@@ -88,9 +88,12 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
                 .unwrap_or(false);
             if !sent {
                 // Cannot happen with the room checked above; keep the cursor consistent anyway.
-                self.data_path_error(now, DataError::Unexpected {
-                    command: chunk.command,
-                });
+                self.data_path_error(
+                    now,
+                    DataError::Unexpected {
+                        command: chunk.command,
+                    },
+                );
                 return true;
             }
             moved = true;

@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub max_epoch_size: u32,
     /// Records in the on-disk activity-log ring (DRBD's default 32 KiB area is 8).
     pub al_ring_records: u32,
+    /// Largest application write accepted (bytes, ≤ [`MAX_WRITE`]); sizes the send queue.
+    pub max_write: u32,
 }
 
 impl NodeConfig {
@@ -53,13 +55,14 @@ impl NodeConfig {
             resync_request: 128 << 10,
             max_epoch_size: DEFAULT_MAX_EPOCH_SIZE,
             al_ring_records: crate::repl::activity_log::DEFAULT_RING,
+            max_write: MAX_WRITE as u32,
         }
     }
 
     /// The smallest send-queue storage [`super::Node::new`] accepts: one largest write and one
     /// resync reply with their headers, plus room for bitmap packets.
     pub fn min_send_buffer(&self) -> usize {
-        MAX_WRITE + 64 + self.resync_request as usize + 64 + 8192
+        (self.max_write as usize).min(MAX_WRITE) + 64 + self.resync_request as usize + 64 + 8192
     }
 }
 
