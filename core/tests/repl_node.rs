@@ -556,3 +556,109 @@ fn pause_and_resume() {
     s.run_until(s.now + 100);
     assert!(disks_equal(&s));
 }
+
+#[test]
+fn protocol_c_flush_waits_for_the_barrier_ack() {
+    let mut s = synced_pair(WireProtocol::C, 91);
+    s.io_latency = 5;
+    write(&mut s, 0, 0, &pattern(1, 4096));
+    let now = s.now;
+    let f = s.n(0).submit_flush(now).unwrap();
+    s.run_until(s.now + 100);
+    let at = |s: &Sim, c: Completion| s.hosts[0].completions.iter().position(|x| *x == c);
+    let flush = at(&s, Completion::Flush { id: f, ok: true }).expect("flush completes");
+    assert!(
+        at(
+            &s,
+            Completion::Write {
+                id: 1,
+                ok: true,
+                replicated: true
+            }
+        )
+        .unwrap()
+            < flush
+    );
+    assert_eq!(
+        s.n(0).status(0).writes_in_flight,
+        0,
+        "barrier-acked before the flush completed"
+    );
+    // Without the peer the flush is local only.
+    s.cut();
+    s.tick(10);
+    write(&mut s, 0, 8, &pattern(2, 4096));
+    let now = s.now;
+    let f = s.n(0).submit_flush(now).unwrap();
+    s.tick(20);
+    assert!(at(&s, Completion::Flush { id: f, ok: true }).is_some());
+}
+
+#[test]
+fn crashed_secondary_resyncs_what_it_missed() {
+    let mut s = synced_pair(WireProtocol::C, 95);
+    s.io_latency = 2;
+    for k in 0..30u64 {
+        write(&mut s, 0, k * 16, &pattern(k, 8192));
+        s.tick(1);
+    }
+    s.crash(1);
+    for k in 0..30u64 {
+        write(&mut s, 0, 4000 + k * 16, &pattern(100 + k, 8192));
+    }
+    s.tick(1000);
+    s.restart(1);
+    assert_eq!(
+        s.n(1).out_of_sync_bits(),
+        0,
+        "a secondary has no activity log to apply"
+    );
+    let now = s.now;
+    s.n(1).connect(now, false).unwrap();
+    assert!(s.run_to(s.now + MIN, |s| settled(s)
+        && s.n(0).out_of_sync_bits() == 0));
+    s.run_until(s.now + 100);
+    assert_eq!(
+        resync_started(&s, 1).first().map(|r| r.0),
+        Some(SyncSide::Target)
+    );
+    assert!(disks_equal(&s), "first difference at {:?}", first_diff(&s));
+}
+
+#[test]
+fn clean_detach_restarts_without_apply_al() {
+    let mut s = synced_pair(WireProtocol::C, 97);
+    for k in 0..10u64 {
+        write(&mut s, 0, k * 3000, &pattern(k, 4096));
+    }
+    s.run_until(s.now + 100);
+    let now = s.now;
+    assert_eq!(s.n(0).detach(now), Err(NodeError::Primary));
+    s.n(0).secondary(now).unwrap();
+    assert_eq!(s.n(0).detach(now), Err(NodeError::Connected));
+    s.n(0).disconnect(now);
+    s.n(0).detach(now).unwrap();
+    assert_eq!(s.n(0).disk(), DiskState::Diskless);
+    s.run_until(s.now + 100);
+    let meta = MetaState::from_bytes(&s.hosts[0].meta).unwrap();
+    assert!(meta.has(md_flag::AL_CLEAN) && !meta.has(md_flag::PRIMARY_IND));
+    s.crash(0);
+    s.restart(0);
+    assert_eq!(s.n(0).out_of_sync_bits(), 0);
+    assert_eq!(s.n(0).disk(), DiskState::UpToDate);
+    // Re-attach on a running node works the same way.
+    let now = s.now;
+    s.n(0).detach(now).unwrap();
+    s.run_until(s.now + 10);
+    let meta = MetaState::from_bytes(&s.hosts[0].meta).unwrap();
+    let ring = s.hosts[0].al.clone();
+    let now = s.now;
+    s.n(0).attach(now, meta, &ring).unwrap();
+    assert_eq!(s.n(0).attach(now, meta, &ring), Err(NodeError::Attached));
+    s.n(0).connect(now, false).unwrap();
+    assert!(s.run_to(s.now + MIN, settled));
+    assert_eq!(
+        s.count_of(0, Command::RsDataReply) + s.count_of(1, Command::RsDataReply),
+        0
+    );
+}

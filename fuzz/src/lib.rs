@@ -19,6 +19,8 @@
 //!   packet sequences.
 //! - [`repl_conn`]: the DRBD connection machine alone on arbitrary events, and two machines with
 //!   packets mutated in flight.
+//! - [`repl_node`]: two per-resource DRBD machines under arbitrary commands, writes, crashes,
+//!   partitions and mutated traffic.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //! - [`xlator`]: translator graphs running fop sequences: frames unwind once, none leak.
 //!
@@ -36,6 +38,7 @@ pub mod reconnect;
 pub mod repl;
 pub mod repl_conn;
 pub mod repl_data;
+pub mod repl_node;
 pub mod session;
 pub mod stream;
 pub mod text;

@@ -557,6 +557,37 @@ impl Sim {
         false
     }
 
+    /// Flips bits of a byte still waiting for node `to` (the `at`-th pending byte over its
+    /// links, wrapping); false if nothing is pending.
+    pub fn garble(&mut self, to: usize, at: usize, xor: u8) -> bool {
+        let total: usize = self.links.iter().map(|l| l.rx[to].len()).sum();
+        if total == 0 {
+            return false;
+        }
+        let mut at = at % total;
+        for l in &mut self.links {
+            if at < l.rx[to].len() {
+                l.rx[to][at] ^= xor.max(1);
+                return true;
+            }
+            at -= l.rx[to].len();
+        }
+        false
+    }
+
+    /// Appends raw bytes to what node `to` will read on its `which`-th open link.
+    pub fn inject(&mut self, to: usize, which: usize, bytes: &[u8]) -> bool {
+        let open: Vec<usize> = (0..self.links.len())
+            .filter(|&l| self.links[l].open == [true; 2])
+            .collect();
+        if open.is_empty() {
+            return false;
+        }
+        let l = open[which % open.len()];
+        self.links[l].rx[to].extend_from_slice(bytes);
+        true
+    }
+
     /// Payload bytes of `command` packets node `to` consumed.
     pub fn bytes_of(&self, to: usize, command: Command) -> u64 {
         self.log

@@ -184,7 +184,11 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         let req = bits.with(|bm| source.handle_request(frame, bm))?;
         // A reply that could never fit the send queue is refused rather than waited for.
         let fits = req.size as usize + super::disk::REPLY_OVERHEAD + 8192 <= self.sendq.capacity();
-        if self.disk() != DiskState::UpToDate || self.source_reads.is_full() || !fits {
+        let readable = matches!(
+            self.disk(),
+            DiskState::UpToDate | DiskState::Consistent | DiskState::Outdated
+        );
+        if !readable || self.source_reads.is_full() || !fits {
             let (bits, source, metaq) = (&mut self.bits, &mut self.source, &mut self.metaq);
             let n = bits.with(|bm| source.read_failed(req.token, bm, metaq.spare(64)))?;
             self.metaq.commit(n);

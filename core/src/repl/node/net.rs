@@ -7,7 +7,7 @@ use super::types::{NodeEvent, Received};
 use super::{Node, VOLUME};
 use crate::repl::conn::event::{DisconnectReason, Event, ProtocolViolation};
 use crate::repl::conn::sync_handshake::Refusal;
-use crate::repl::conn::{Action, ConnState, Entropy, ReplState, SocketId, SocketRole};
+use crate::repl::conn::{Action, ConnState, DiskState, Entropy, ReplState, SocketId, SocketRole};
 use crate::repl::wire::{self, Command, HeaderRepr};
 
 /// Largest packet the connection machine itself sends (handshake, P_STATE, pings).
@@ -298,6 +298,16 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
             self.set_generation(g);
         }
         self.flags |= super::md_flag::CONNECTED_IND;
+        // 8.4's sanitize_state: Consistent and Outdated vanish once connected (the handshake
+        // decided who has the good data); a target waiting for bitmaps is at most Outdated.
+        let disk = self.disk();
+        if self.repl() == ReplState::WFBitMapT {
+            if matches!(disk, DiskState::UpToDate | DiskState::Consistent) {
+                self.set_disk(DiskState::Outdated);
+            }
+        } else if matches!(disk, DiskState::Consistent | DiskState::Outdated) {
+            self.set_disk(DiskState::UpToDate);
+        }
         self.persist_meta();
         self.start_bitmap_exchange(now);
     }
