@@ -274,7 +274,13 @@ fn cut_link_resyncs_only_the_dirty_blocks() {
     }
     // Cut with writes in flight: they complete unreplicated and are marked dirty.
     s.step();
+    let before = s.n(0).meta().generation;
     s.cut();
+    // A primary that loses its peer starts a new data generation (§6.1).
+    let after = s.n(0).meta().generation;
+    assert_eq!(after.bitmap, before.current);
+    assert_ne!(after.current & !1, before.current & !1);
+    assert_eq!(s.n(1).meta().generation.current & !1, before.current & !1);
     let mut during = 0u64;
     for k in 0..60u64 {
         let sector = 20_000 + k * 40;

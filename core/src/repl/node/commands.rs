@@ -6,7 +6,7 @@
 use super::meta::{md_flag, MetaState};
 use super::types::{NodeError, NodeEvent, ResyncStatus, Status, SyncSide};
 use super::{Node, Request, VOLUME};
-use crate::repl::bitmap::BLOCK_SHIFT;
+use crate::repl::bitmap::{DirtyBitmap, BLOCK_SHIFT};
 use crate::repl::conn::{CommandError, ConnState, DiskState, Entropy, ReplState, Role};
 
 impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
@@ -236,7 +236,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     }
 
     /// The resource's state, as `drbdsetup status` shows it.
-    pub fn status(&mut self, now: u64) -> Status {
+    pub fn status(&self, now: u64) -> Status {
         let v = self.conn.volume(VOLUME);
         let connected = self.connected();
         let peer_role = v
@@ -248,11 +248,12 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         let user_paused = v.is_some_and(|v| v.user_isp());
         let paused = self.paused();
         let resync = self.resync_side.map(|side| {
-            let (bits, target, source) = (&mut self.bits, &self.target, &self.source);
-            let p = bits.with(|bm| match side {
-                SyncSide::Target => target.progress(now, bm),
-                SyncSide::Source => source.progress(now, bm),
-            });
+            // Progress needs only the bitmap's count, which a view over no bytes carries.
+            let bm = DirtyBitmap::resume(&mut [], self.bits.capacity, self.bits.dirty);
+            let p = match side {
+                SyncSide::Target => self.target.progress(now, &bm),
+                SyncSide::Source => self.source.progress(now, &bm),
+            };
             ResyncStatus {
                 side,
                 total_bits: p.total_bytes >> BLOCK_SHIFT,

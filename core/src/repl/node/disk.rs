@@ -257,7 +257,7 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
                 let mut waits = 0;
                 for &e in t.evicted.iter() {
                     self.queue_io(PendingIo::Bitmap {
-                        offset: e as usize * per,
+                        offset: (e as usize).saturating_mul(per),
                         len: per,
                         for_al: true,
                     });

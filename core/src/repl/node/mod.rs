@@ -60,9 +60,21 @@
 //!   attach(now, meta, al_ring), detach(now), invalidate(now), invalidate_remote(now),
 //!   pause_sync(now), resume_sync(now), new_current_uuid(now, clear_bitmap),
 //!   status(now) -> Status { role, peer_role, conn, repl, disk, peer_disk, out_of_sync_bits,
-//!                           resync: Option<ResyncStatus{total_bits, left_bits, failed_bits,
-//!                           rate (bytes/s), eta_ms, paused}>, generation, ... }
+//!                           resync: Option<ResyncStatus{side, total_bits, left_bits,
+//!                           failed_bits, rate (bytes/s), eta_ms, paused}>, user_paused,
+//!                           peer_paused, generation, writes_in_flight, size_sectors }
+//!   All return Result<(), NodeError> except disconnect and status.
+//! Queries: role(), disk(), repl(), meta(), bitmap_bytes(), out_of_sync_bits(), max_write(),
+//!   io_in_flight(), connection() (the conn::Connection, read-only), lost() (must stay 0).
 //! ```
+//!
+//! # Driving it
+//!
+//! After every input (a `handle_*`, `submit_*`, `io_done` / `read_done` or command call) the
+//! shell drains, in any order: [`Node::poll_action`], [`Node::poll_transmit`] until `None`,
+//! [`Node::poll_io`] until `None`, [`Node::poll_event`], [`Node::poll_completion`]; and calls
+//! [`Node::handle_timeout`] when [`Node::poll_timeout`] passes. A `blocked` receive is retried
+//! after the next completion or transmit. `now` is milliseconds on any monotonic clock.
 //!
 //! # What lives where
 //!

@@ -329,6 +329,18 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         Ok(())
     }
 
+    /// The peer announced new UUIDs while connected (P_UUIDS after its resync, §6.4).
+    pub fn set_peer_uuids(
+        &mut self,
+        volume: u16,
+        uuids: super::uuid_compare::PeerUuids,
+    ) -> Result<(), CommandError> {
+        self.volume_mut(volume)
+            .ok_or(CommandError::NoSuchVolume)?
+            .peer_uuids = Some(uuids);
+        Ok(())
+    }
+
     /// `connect --discard-my-data`: on the next split brain this node's changes are dropped.
     pub fn set_discard_my_data(&mut self, discard: bool) {
         self.config.discard_my_data = discard;
