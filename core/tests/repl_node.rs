@@ -668,3 +668,35 @@ fn clean_detach_restarts_without_apply_al() {
         0
     );
 }
+
+#[test]
+fn failover_after_a_primary_crash() {
+    let mut s = synced_pair(WireProtocol::C, 99);
+    s.io_latency = 2;
+    for k in 0..40u64 {
+        write(&mut s, 0, k * 64, &pattern(k, 8192));
+        s.tick(1);
+    }
+    s.crash(0);
+    s.tick(1000);
+    // The survivor takes over and writes on; its new generation records what it changes.
+    let now = s.now;
+    s.n(1).primary(now, false).unwrap();
+    for k in 0..20u64 {
+        write(&mut s, 1, k * 64 + 8, &pattern(500 + k, 4096));
+    }
+    s.tick(100);
+    s.restart(0);
+    let now = s.now;
+    s.n(0).connect(now, false).unwrap();
+    assert!(s.run_to(s.now + MIN, |s| settled(s)
+        && s.n(1).out_of_sync_bits() == 0));
+    s.run_until(s.now + 100);
+    // The old primary's unreplicated writes (its activity log) are overwritten from the new one.
+    assert_eq!(
+        resync_started(&s, 0).first().map(|r| r.0),
+        Some(SyncSide::Target)
+    );
+    assert!(disks_equal(&s), "first difference at {:?}", first_diff(&s));
+    assert_eq!(s.n(1).role(), Role::Primary);
+}
