@@ -21,6 +21,8 @@
 //!   packets mutated in flight.
 //! - [`repl_meta`]: DRBD v08 meta data: superblock parse → emit → parse, its life-cycle steps,
 //!   and the area geometry with bitmap block writes.
+//! - [`repl_node`]: two per-resource DRBD machines under arbitrary commands, writes, crashes,
+//!   partitions and mutated traffic.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //! - [`xlator`]: translator graphs running fop sequences: frames unwind once, none leak.
 //!
@@ -39,6 +41,7 @@ pub mod repl;
 pub mod repl_conn;
 pub mod repl_data;
 pub mod repl_meta;
+pub mod repl_node;
 pub mod session;
 pub mod stream;
 pub mod text;

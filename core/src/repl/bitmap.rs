@@ -69,6 +69,19 @@ impl<'a> DirtyBitmap<'a> {
         Ok(bm)
     }
 
+    /// A bitmap over storage it was built over before, trusting the set-bit count kept from
+    /// then ([`Self::count`]) instead of recounting: an O(1) view for callers that own the
+    /// storage. A short `storage` reads as clear past its end.
+    pub fn resume(storage: &'a mut [u8], capacity_sectors: u64, dirty: u64) -> Self {
+        let needed = bytes_for(capacity_sectors).min(storage.len());
+        DirtyBitmap {
+            bytes: &mut storage[..needed],
+            bits: bits_for(capacity_sectors),
+            capacity_sectors,
+            dirty,
+        }
+    }
+
     /// Bits in the bitmap.
     pub fn bits(&self) -> u64 {
         self.bits

@@ -19,6 +19,7 @@
 //!   daemon, DRBD-style failures, the status model and its text / JSON renderers.
 //! - [`meta`]: the on-disk meta data (DRBD 8.4's external v08 format): superblock with UUIDs and
 //!   flags, the activity-log ring and the bitmap areas.
+//! - [`node`]: all of the above composed into one machine per resource (one peer, one volume).
 //!
 //! Nothing here allocates or panics; the connection machine reads [`wire::Frame`]s from its
 //! receive buffer and emits them into its send buffer under the [`wire::Agreed`] parameters, and
@@ -32,6 +33,7 @@ pub mod bitmap;
 pub mod conn;
 pub mod data_error;
 pub mod meta;
+pub mod node;
 pub mod resync;
 pub mod resync_source;
 pub mod secondary;

@@ -205,6 +205,12 @@ impl<const W: usize, const E: usize> Secondary<W, E> {
         self.slots.iter().any(Option::is_none) && self.epochs.back().is_some()
     }
 
+    /// True if a P_BARRIER can be taken now; if not, stop reading the data socket until a
+    /// barrier ack went out.
+    pub fn can_accept_barrier(&self) -> bool {
+        !self.epochs.is_full()
+    }
+
     /// A new connection: nothing from the old one is acked any more.
     pub fn reset(&mut self, agreed: Agreed) {
         let syncing = self.syncing;

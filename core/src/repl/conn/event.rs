@@ -131,6 +131,8 @@ pub enum ProtocolViolation {
         /// The state word.
         word: u32,
     },
+    /// The data path (writes, acks, bitmap, resync traffic) refused a packet.
+    DataPath(crate::repl::data_error::DataError),
 }
 
 impl fmt::Display for ProtocolViolation {
@@ -151,6 +153,7 @@ impl fmt::Display for ProtocolViolation {
             }
             ProtocolViolation::TooLong { len } => write!(f, "{len}-byte packet is too long"),
             ProtocolViolation::BadState { word } => write!(f, "P_STATE {word:#010x} is not valid"),
+            ProtocolViolation::DataPath(e) => e.fmt(f),
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct Volume {
     pub(crate) peer_sizes: Option<SizesFields>,
     pub(crate) step: Step,
     pub(crate) tx: u8,
+    /// The peer's last P_STATE word as received (its pause flags, its conn field).
+    pub(crate) peer_word: u32,
+    /// Sync paused by the user here (P_STATE user_isp); survives reconnects.
+    pub(crate) user_isp: bool,
 }
 
 impl Volume {
@@ -108,12 +112,16 @@ impl Volume {
             peer_sizes: None,
             step: Step::SyncParam,
             tx: 0,
+            peer_word: 0,
+            user_isp: false,
         }
     }
 
     /// Forgets everything learnt from the peer.
     pub(crate) fn reset(&mut self) {
+        let user_isp = self.user_isp;
         *self = Volume::new(self.cfg);
+        self.user_isp = user_isp;
     }
 
     /// The volume number.
@@ -147,6 +155,15 @@ impl Volume {
     /// The peer's P_SIZES.
     pub fn peer_sizes(&self) -> Option<&SizesFields> {
         self.peer_sizes.as_ref()
+    }
+    /// The peer's last P_STATE word as received (0 before one arrived): its pause flags
+    /// (`aftr_isp`, `user_isp`) and its `conn` field; disk numbers as the agreed version sends them.
+    pub fn peer_state(&self) -> State {
+        State(self.peer_word)
+    }
+    /// Whether this node paused the sync (`pause-sync`, P_STATE `user_isp`).
+    pub fn user_isp(&self) -> bool {
+        self.user_isp
     }
 
     /// The next pending packet, as (tx bit, command, body).
@@ -229,6 +246,7 @@ impl Volume {
             .with_conn(wire_conn)
             .with_disk(disk)
             .with_pdsk(pdsk)
+            .with_user_isp(u32::from(self.user_isp))
     }
 }
 

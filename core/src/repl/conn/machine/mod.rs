@@ -190,6 +190,10 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
     pub fn volume(&self, number: u16) -> Option<&Volume> {
         self.volumes.iter().find(|v| v.number() == number)
     }
+    /// The caller's randomness (for the data path's new UUIDs).
+    pub fn entropy(&mut self) -> &mut R {
+        &mut self.rng
+    }
     /// Events dropped because the shell did not drain [`Self::poll_event`] (should stay 0).
     pub fn lost_events(&self) -> u32 {
         self.lost
@@ -289,14 +293,78 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
         self.volume_mut(volume).map(|v| &mut v.cfg.generation)
     }
 
-    /// Sets a volume's replication state (the resync engine moves WFBitMapS → SyncSource …).
+    /// Sets a volume's replication state (the resync engine moves WFBitMapS → SyncSource …);
+    /// a change is announced with P_STATE once the volume's handshake is done.
     pub fn set_repl(&mut self, volume: u16, repl: ReplState) -> Result<(), CommandError> {
         let v = self.volume_mut(volume).ok_or(CommandError::NoSuchVolume)?;
         if v.repl != repl {
             v.repl = repl;
+            if v.step == Step::Done {
+                v.tx |= tx::STATE;
+            }
             self.event(Event::ReplStateChanged { volume, repl });
         }
         Ok(())
+    }
+
+    /// `pause-sync` / `resume-sync` on this side: P_STATE's `user_isp` (announced when connected).
+    pub fn set_user_isp(&mut self, volume: u16, paused: bool) -> Result<(), CommandError> {
+        let v = self.volume_mut(volume).ok_or(CommandError::NoSuchVolume)?;
+        if v.user_isp != paused {
+            v.user_isp = paused;
+            if v.step == Step::Done {
+                v.tx |= tx::STATE;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the volume's P_UUIDS and P_STATE again (after a resync moved the UUIDs, §6.4).
+    /// No effect before the volume's handshake is done.
+    pub fn announce_uuids(&mut self, volume: u16) -> Result<(), CommandError> {
+        let v = self.volume_mut(volume).ok_or(CommandError::NoSuchVolume)?;
+        if v.step == Step::Done {
+            v.tx |= tx::UUIDS | tx::STATE;
+        }
+        Ok(())
+    }
+
+    /// The peer announced new UUIDs while connected (P_UUIDS after its resync, §6.4).
+    pub fn set_peer_uuids(
+        &mut self,
+        volume: u16,
+        uuids: super::uuid_compare::PeerUuids,
+    ) -> Result<(), CommandError> {
+        self.volume_mut(volume)
+            .ok_or(CommandError::NoSuchVolume)?
+            .peer_uuids = Some(uuids);
+        Ok(())
+    }
+
+    /// `connect --discard-my-data`: on the next split brain this node's changes are dropped.
+    pub fn set_discard_my_data(&mut self, discard: bool) {
+        self.config.discard_my_data = discard;
+    }
+
+    /// Replaces a volume's configuration (re-attach with other meta data), only while StandAlone.
+    pub fn replace_volume(&mut self, cfg: VolumeConfig) -> Result<(), CommandError> {
+        if self.conn != ConnState::StandAlone {
+            return Err(CommandError::NotStandAlone);
+        }
+        let v = self
+            .volume_mut(cfg.number)
+            .ok_or(CommandError::NoSuchVolume)?;
+        v.cfg = cfg;
+        v.reset();
+        Ok(())
+    }
+
+    /// Drops the connection for `reason` (the data path found a protocol error); retried or not
+    /// as [`DisconnectReason::retries`] says. No effect while StandAlone.
+    pub fn abort(&mut self, now: u64, reason: DisconnectReason) {
+        if self.conn != ConnState::StandAlone {
+            self.drop_connection(now, reason);
+        }
     }
 
     // ---- socket events -------------------------------------------------------------------

@@ -219,6 +219,7 @@ impl<R: Entropy, const V: usize> Connection<R, V> {
             return Err(bad);
         };
         let v = self.volume_mut(volume).ok_or(bad)?;
+        v.peer_word = word;
         let changed = v.peer_role != role || v.peer_disk != disk;
         v.peer_role = role;
         v.peer_disk = disk;
