@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use fusetree::{listing, make_source, sh, wait, OPERATIONS};
+use fusetree::{make_source, sh, standard_tools, wait};
 use keelson_linux::brick::{check::check, Brick};
 use tools::mounted;
 
@@ -151,68 +151,7 @@ fn standard_tools_work_through_a_translator_graph() {
     make_source(&dir);
     let mut m = KeelMount::start(&dir);
     let mnt = m.mnt.clone();
-    let reference = dir.join("ref");
-
-    sh(
-        &format!(
-            "cp -a src '{}'/ && cp -a src '{}'/",
-            mnt.display(),
-            reference.display()
-        ),
-        &dir,
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo src '{}/src'",
-            mnt.display()
-        ),
-        &dir,
-    );
-    assert_eq!(
-        listing(&mnt, true),
-        listing(&reference, true),
-        "after cp -a"
-    );
-    let ls = "ls -lR --time-style=+%s src | grep -v '^total'";
-    assert_eq!(sh(ls, &mnt), sh(ls, &reference));
-
-    sh(OPERATIONS, &mnt);
-    sh(OPERATIONS, &reference);
-    assert_eq!(
-        listing(&mnt, false),
-        listing(&reference, false),
-        "after mv, ln -s, chmod, truncate"
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo '{}/src' '{}/src'",
-            mnt.display(),
-            reference.display()
-        ),
-        &dir,
-    );
-    assert_eq!(
-        fs::read_to_string(mnt.join("src/ran.txt")).unwrap(),
-        "ran\n"
-    );
-    sh(
-        &format!(
-            "mkdir out && tar -C '{}' -cf - src | tar -C out -xf - && \
-             tar -C out -cf - src | tar -C '{}' -xf - --transform s/^src/src2/",
-            mnt.display(),
-            mnt.display()
-        ),
-        &dir,
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo out/src '{r}/src' && \
-             diff -r --no-dereference -x fifo '{m}/src2' '{r}/src'",
-            r = reference.display(),
-            m = mnt.display()
-        ),
-        &dir,
-    );
+    standard_tools(&dir, &mnt);
 
     // io-stats counts what is done, read through ovs-appctl.
     if let Some(ctl) = tools::find("ovs-appctl", "openvswitch-common") {

@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use fusetree::{listing, make_source, sh, wait, OPERATIONS};
+use fusetree::{listing, make_source, sh, standard_tools, wait};
 use keelson_linux::brick::{check::check, Brick};
 use tools::mounted;
 
@@ -96,82 +96,8 @@ fn standard_tools_work_on_a_keelson_mount() {
     make_source(&dir);
     let mut m = KeelMount::start(&dir);
     let mnt = m.mnt.clone();
+    standard_tools(&dir, &mnt);
     let reference = dir.join("ref");
-
-    sh(
-        &format!(
-            "cp -a src '{}'/ && cp -a src '{}'/",
-            mnt.display(),
-            reference.display()
-        ),
-        &dir,
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo src '{}/src'",
-            mnt.display()
-        ),
-        &dir,
-    );
-    assert_eq!(
-        listing(&mnt, true),
-        listing(&reference, true),
-        "after cp -a"
-    );
-    // `ls -l` shows the same modes, links, owners, sizes and times.
-    let ls = "ls -lR --time-style=+%s src | grep -v '^total'";
-    assert_eq!(sh(ls, &mnt), sh(ls, &reference));
-
-    sh(OPERATIONS, &mnt);
-    sh(OPERATIONS, &reference);
-    assert_eq!(
-        listing(&mnt, false),
-        listing(&reference, false),
-        "after mv, ln -s, chmod, truncate"
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo '{}/src' '{}/src'",
-            mnt.display(),
-            reference.display()
-        ),
-        &dir,
-    );
-    assert_eq!(
-        fs::read_to_string(mnt.join("src/ran.txt")).unwrap(),
-        "ran\n"
-    );
-
-    // tar out of the mount, tar into it.
-    sh(
-        &format!(
-            "mkdir out && tar -C '{}' -cf - src | tar -C out -xf -",
-            mnt.display()
-        ),
-        &dir,
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo out/src '{}/src'",
-            reference.display()
-        ),
-        &dir,
-    );
-    sh(
-        &format!(
-            "tar -C out -cf - src | tar -C '{}' -xf - --transform s/^src/src2/",
-            mnt.display()
-        ),
-        &dir,
-    );
-    sh(
-        &format!(
-            "diff -r --no-dereference -x fifo '{}/src2' '{}/src'",
-            mnt.display(),
-            reference.display()
-        ),
-        &dir,
-    );
 
     sh("rm -r src2", &mnt);
     let st = m.unmount();

@@ -91,3 +91,53 @@ ln src/b-moved/c/run.sh src/run-hard
 rm src/a/small-link
 sh src/run-link > src/ran.txt
 ";
+
+/// Runs the standard tools on mount `mnt` and on a plain directory `DIR/ref` side by side
+/// (`cp -a`, `diff -r`, `ls -lR`, [`OPERATIONS`], `tar c|x` out of and into the mount) and
+/// asserts both trees stay the same. Needs [`make_source`]'s `DIR/src`; leaves `MNT/src` and
+/// `MNT/src2` on the mount.
+pub fn standard_tools(dir: &Path, mnt: &Path) {
+    let reference = dir.join("ref");
+    let (m, r) = (mnt.display(), reference.display());
+    sh(&format!("cp -a src '{m}'/ && cp -a src '{r}'/"), dir);
+    sh(
+        &format!("diff -r --no-dereference -x fifo src '{m}/src'"),
+        dir,
+    );
+    assert_eq!(listing(mnt, true), listing(&reference, true), "after cp -a");
+    // `ls -l` shows the same modes, links, owners, sizes and times.
+    let ls = "ls -lR --time-style=+%s src | grep -v '^total'";
+    assert_eq!(sh(ls, mnt), sh(ls, &reference));
+
+    sh(OPERATIONS, mnt);
+    sh(OPERATIONS, &reference);
+    assert_eq!(
+        listing(mnt, false),
+        listing(&reference, false),
+        "after mv, ln -s, chmod, truncate"
+    );
+    sh(
+        &format!("diff -r --no-dereference -x fifo '{m}/src' '{r}/src'"),
+        dir,
+    );
+    assert_eq!(
+        fs::read_to_string(mnt.join("src/ran.txt")).unwrap(),
+        "ran\n"
+    );
+
+    // tar out of the mount, tar into it.
+    sh(
+        &format!(
+            "mkdir out && tar -C '{m}' -cf - src | tar -C out -xf - && \
+             tar -C out -cf - src | tar -C '{m}' -xf - --transform s/^src/src2/"
+        ),
+        dir,
+    );
+    sh(
+        &format!(
+            "diff -r --no-dereference -x fifo out/src '{r}/src' && \
+             diff -r --no-dereference -x fifo '{m}/src2' '{r}/src'"
+        ),
+        dir,
+    );
+}
