@@ -379,7 +379,7 @@ fn crashed_primary_comes_back_consistent() {
         s.crash(0);
         s.run_until(s.now + 1000);
         s.restart(0);
-        let meta = MetaState::from_bytes(&s.hosts[0].meta).unwrap();
+        let meta = sim::meta_of(&s.hosts[0]);
         assert!(meta.has(md_flag::PRIMARY_IND), "it was primary");
         assert!(
             s.n(0).out_of_sync_bits() > 0,
@@ -646,7 +646,7 @@ fn clean_detach_restarts_without_apply_al() {
     s.n(0).detach(now).unwrap();
     assert_eq!(s.n(0).disk(), DiskState::Diskless);
     s.run_until(s.now + 100);
-    let meta = MetaState::from_bytes(&s.hosts[0].meta).unwrap();
+    let meta = sim::meta_of(&s.hosts[0]);
     assert!(meta.has(md_flag::AL_CLEAN) && !meta.has(md_flag::PRIMARY_IND));
     s.crash(0);
     s.restart(0);
@@ -656,7 +656,7 @@ fn clean_detach_restarts_without_apply_al() {
     let now = s.now;
     s.n(0).detach(now).unwrap();
     s.run_until(s.now + 10);
-    let meta = MetaState::from_bytes(&s.hosts[0].meta).unwrap();
+    let meta = sim::meta_of(&s.hosts[0]);
     let ring = s.hosts[0].al.clone();
     let now = s.now;
     s.n(0).attach(now, meta, &ring).unwrap();

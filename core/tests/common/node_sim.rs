@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use keelson_core::repl::conn::{Action, SocketId, SplitMix64};
+use keelson_core::repl::meta::{Layout, Superblock};
 use keelson_core::repl::node::{
     Completion, Io, IoToken, MetaState, Node, NodeConfig, NodeEvent, ReadFor, WriteData, WriteId,
 };
@@ -29,7 +30,7 @@ enum SimOp {
     ResyncRead(u64, u32),
     AppRead,
     Flush,
-    Meta([u8; 64]),
+    Meta(Vec<u8>),
     Bitmap(usize, Vec<u8>),
     Al(u64, Vec<u8>),
 }
@@ -84,7 +85,7 @@ impl Host {
                 let z = vec![0u8; *n as usize];
                 self.write_at(*s, &z);
             }
-            SimOp::Meta(b) => self.meta = b.to_vec(),
+            SimOp::Meta(b) => self.meta = b.clone(),
             SimOp::Bitmap(off, b) => {
                 if let Some(d) = self.bitmap.get_mut(*off..off + b.len()) {
                     d.copy_from_slice(b);
@@ -126,9 +127,24 @@ pub struct Sim {
     scratch: Vec<u8>,
 }
 
+/// `meta` as the v08 superblock the agent writes (the bytes a host's meta disk holds).
+fn superblock(meta: &MetaState, cfg: &NodeConfig) -> Vec<u8> {
+    let layout = Layout::new(meta.size_sectors, cfg.al_ring_records).expect("layout");
+    let mut sb = Superblock::new(layout, 1237, None);
+    meta.store(&mut sb);
+    let mut b = vec![0; sb.buffer_len()];
+    sb.emit(&mut b).expect("superblock");
+    b
+}
+
+/// What a host's meta disk says.
+pub fn meta_of(h: &Host) -> MetaState {
+    MetaState::from_superblock(&Superblock::parse(&h.meta).expect("superblock"))
+}
+
 /// A fresh node from a host's persisted disks.
 fn boot(h: &Host) -> Box<TestNode> {
-    let meta = MetaState::from_bytes(&h.meta).expect("meta record");
+    let meta = meta_of(h);
     let send = vec![0u8; h.cfg.min_send_buffer()];
     Box::new(
         Node::new(
@@ -148,13 +164,14 @@ impl Sim {
     pub fn new(cfgs: [NodeConfig; 2], metas: [MetaState; 2], size: usize, seeds: [u64; 2]) -> Sim {
         let mk = |i: usize| {
             let cfg = cfgs[i].clone();
+            let meta = superblock(&metas[i], &cfg);
             let bm = keelson_core::repl::bitmap::bytes_for(metas[i].size_sectors);
             let mut h = Host {
                 node: None,
                 al: vec![0; cfg.al_ring_records as usize * 4096],
                 cfg,
                 data: vec![0; size],
-                meta: metas[i].to_bytes().to_vec(),
+                meta,
                 bitmap: vec![0; bm],
                 inflight: VecDeque::new(),
                 app: HashMap::new(),
@@ -306,7 +323,7 @@ impl Sim {
                     },
                 ),
                 Io::Flush { token } => (token, SimOp::Flush),
-                Io::PersistMeta { token, meta } => (token, SimOp::Meta(meta.to_bytes())),
+                Io::PersistMeta { token, meta } => (token, SimOp::Meta(superblock(&meta, &h.cfg))),
                 Io::PersistBitmap {
                     token,
                     offset,

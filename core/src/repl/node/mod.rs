@@ -11,8 +11,8 @@
 //!
 //! Node::new(config: NodeConfig, meta: MetaState, al_ring: &[u8], bitmap: B, send: B, rng: R)
 //!     -> Result<Node, NodeError>
-//!   meta     the persisted per-volume record (MetaState::{to_bytes, from_bytes} give a 64-byte
-//!            on-disk form): generation UUIDs (conn::Generation, incl. crashed-primary), md flags
+//!   meta     the persisted per-volume record (on disk: repl::meta's v08 superblock, via
+//!            MetaState::{from_superblock, store}): generation UUIDs (conn::Generation, incl. crashed-primary), md flags
 //!            (CONSISTENT, PRIMARY_IND, FULL_SYNC, WAS_UP_TO_DATE, AL_CLEAN, ... DRBD 8.4 bit
 //!            values), size in sectors. The start disk state follows from the flags.
 //!   al_ring  the on-disk activity-log ring (config.al_ring_records × 4096 bytes, blank = zeros);
@@ -79,7 +79,7 @@
 //! # What lives where
 //!
 //! - here: [`Node`], its construction from persisted state and the queries.
-//! - [`meta`]: [`MetaState`], DRBD's `MDF_*` flags and the 64-byte on-disk record.
+//! - [`meta`]: [`MetaState`], DRBD's `MDF_*` flags and its conversion to and from the v08 superblock.
 //! - [`types`]: the public vocabulary: [`NodeConfig`], [`Io`], [`Completion`], [`NodeEvent`],
 //!   [`NodeError`], [`Received`], [`Status`].
 //! - `queue`: the send queues (data socket in caller storage, meta socket inline).
@@ -122,7 +122,7 @@ pub mod types;
 
 use heapless::{Deque, Vec};
 
-pub use meta::{md_flag, MetaError, MetaState, META_LEN};
+pub use meta::{md_flag, MetaState};
 pub use types::{
     Completion, FlushId, Io, IoToken, NodeConfig, NodeError, NodeEvent, ReadFor, ReadId, Received,
     ResyncStatus, Status, SyncSide, WriteData, WriteId, MAX_WRITE,

@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use super::meta::{MetaError, MetaState};
+use super::meta::MetaState;
 use crate::repl::conn::sync_handshake::Refusal;
 use crate::repl::conn::{
     CommandError, Config, ConfigError, ConnState, DiskState, Event, Generation, ReplState, Role,
@@ -134,7 +134,7 @@ pub enum Io<'a> {
         /// Report completion with this.
         token: IoToken,
     },
-    /// Write the meta-data record ([`MetaState::to_bytes`]).
+    /// Write the meta-data record ([`MetaState::store`] it into the superblock).
     PersistMeta {
         /// Report completion with this.
         token: IoToken,
@@ -290,8 +290,6 @@ pub enum NodeError {
     Command(CommandError),
     /// The settings cannot work.
     Config(ConfigError),
-    /// The meta data is unusable.
-    Meta(MetaError),
     /// Only possible while not connected.
     Connected,
     /// Only possible while connected and in sync (Established).
@@ -348,7 +346,6 @@ impl fmt::Display for NodeError {
             NodeError::Data(e) => e.fmt(f),
             NodeError::Command(e) => e.fmt(f),
             NodeError::Config(e) => e.fmt(f),
-            NodeError::Meta(e) => e.fmt(f),
             NodeError::Connected => f.write_str("not possible while connected"),
             NodeError::NotEstablished => f.write_str("needs an established connection"),
             NodeError::ResyncRunning => f.write_str("a resync is running"),
