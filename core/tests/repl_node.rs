@@ -535,6 +535,27 @@ fn day_zero_full_sync_from_forced_primary() {
 }
 
 #[test]
+fn forced_primary_while_connected_starts_the_initial_sync() {
+    let fresh = MetaState::new(SECTORS);
+    let mut s = pair(WireProtocol::C, [fresh, fresh], 72);
+    for k in 0..4u64 {
+        let at = k as usize * 65536;
+        s.hosts[0].data[at..at + 65536].copy_from_slice(&pattern(k, 65536));
+    }
+    connect(&mut s);
+    assert!(s.run_to(MIN, established));
+    assert_eq!(s.n(1).disk(), DiskState::Inconsistent);
+    let now = s.now;
+    s.n(0).primary(now, true).unwrap();
+    assert!(s.run_to(s.now + MIN, |s| settled(s)
+        && s.n(1).disk() == DiskState::UpToDate
+        && s.n(1).out_of_sync_bits() == 0));
+    s.run_until(s.now + 100);
+    assert_eq!(rs_data_bytes(&s, 1), SIZE as u64);
+    assert!(disks_equal(&s));
+}
+
+#[test]
 fn pause_and_resume() {
     let mut s = synced_pair_at(WireProtocol::C, 81, 4 << 20);
     let now = s.now;

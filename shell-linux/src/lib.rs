@@ -12,6 +12,8 @@
 //! - [`process`]: stopping child processes cleanly.
 //! - [`remote`]: keelsond's management remotes, each a JSON-RPC session with reconnect.
 //! - [`requestcmd`]: `keelctl request` — one request to a daemon, its reply printed.
+//! - [`repl`]: replicated DRBD resources: configuration, disks, the thread driving each core
+//!   node over TCP, and the NBD device in front of it.
 //! - [`replcmd`]: `keelctl VERB RESOURCE` — the replication verbs of the core's admin table as
 //!   `repl/*` requests; `status` rendered from the reply's data.
 //! - [`source`]: reading a named file or standard input, and naming it in error messages.
@@ -37,6 +39,7 @@ pub mod nbd;
 pub mod paths;
 pub mod process;
 pub mod remote;
+pub mod repl;
 pub mod replcmd;
 pub mod requestcmd;
 pub mod source;

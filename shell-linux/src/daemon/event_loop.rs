@@ -184,6 +184,7 @@ pub fn run(
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .apply(&agent.config);
+                            shared.resources.apply(&agent.config);
                             again.push(slot);
                         }
                     }
@@ -333,6 +334,8 @@ fn hand_over(shared: &Shared, c: &mut Conn, listener: RawFd) -> std::io::Result<
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .stop_all();
+    // Resources too: the new instance binds the same replication and NBD addresses.
+    shared.resources.stop_all();
     let mut body = Vec::new();
     {
         let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,6 +7,8 @@
 //! - [`agent`]: keelsond's state and requests.
 //! - [`socket`], [`pidfile`]: libdaemon's socket and pidfile rules; systemd activation.
 //! - [`mounts`]: the FUSE mounts of the configuration's `mounts` section.
+//! - [`resources`]: the replicated resources of its `resources` section, and the `repl/*`
+//!   requests' driver.
 //! - [`monitor`]: `--monitor`, the supervisor that restarts the daemon after a crash signal.
 //! - [`takeover`]: handing the state and the listening socket to a new instance.
 //! - [`client`]: the client library `keelctl request` uses.
@@ -18,6 +20,7 @@ pub mod event_loop;
 pub mod monitor;
 pub mod mounts;
 pub mod pidfile;
+pub mod resources;
 pub mod server;
 pub mod socket;
 pub mod takeover;

@@ -13,6 +13,7 @@ use keelson_core::config::OwnedTree;
 use super::agent::Agent;
 use super::mounts::Mounts;
 use super::pidfile::{Pidfile, PidfileError, EXIT_ALREADY_RUNNING};
+use super::resources::SharedResources;
 use super::socket::{self, Origin};
 use super::{event_loop, takeover};
 use crate::configcmd;
@@ -70,6 +71,8 @@ pub struct Shared {
     pub(crate) activated: bool,
     /// The configuration's FUSE mounts.
     pub(crate) mounts: Mutex<Mounts>,
+    /// The configuration's replicated resources (also the agent's `repl/*` driver).
+    pub(crate) resources: SharedResources,
     wake_tx: UnixStream,
 }
 
@@ -216,17 +219,21 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     if let Some(s) = &state {
         agent.restore(s);
     }
+    let resources = SharedResources::default();
+    agent.repl = Box::new(resources.clone());
     let shared = Arc::new(Shared {
         opts,
         agent: Mutex::new(agent),
         shutdown: AtomicBool::new(false),
         activated: origin == Origin::Activated,
         mounts: Mutex::new(Mounts::default()),
+        resources,
         wake_tx,
     });
     {
         let agent = shared.agent.lock().unwrap_or_else(|p| p.into_inner());
         lock(&shared.mounts).apply(&agent.config);
+        shared.resources.apply(&agent.config);
     }
 
     // Checked at startup already; a remote that cannot start is logged, not fatal: the
@@ -258,6 +265,7 @@ pub fn run(opts: Options, ready: impl FnOnce()) -> Exit {
     };
     let end = event_loop::run(&shared, &listener, &wake_rx, signals);
     lock(&shared.mounts).stop_all();
+    shared.resources.stop_all();
     if let Some(u) = unixctl {
         u.stop();
     }
@@ -293,6 +301,7 @@ pub(crate) fn reload(shared: &Shared) {
     match load_config(&shared.opts.config) {
         Ok(c) => {
             lock(&shared.mounts).apply(&c);
+            shared.resources.apply(&c);
             shared
                 .agent
                 .lock()

@@ -33,7 +33,8 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
             return Ok(());
         }
         self.attached()?;
-        if force && self.disk() != DiskState::UpToDate {
+        let forced = force && self.disk() != DiskState::UpToDate;
+        if forced {
             if matches!(
                 self.repl(),
                 ReplState::WFBitMapT
@@ -50,6 +51,17 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         self.event(NodeEvent::RoleChanged {
             role: Role::Primary,
         });
+        // A forced promotion while connected to a peer without good data is how a fresh pair
+        // gets its initial sync (DRBD sends its new UUIDs so that the peer syncs from it): the
+        // peer is asked for a full sync from here.
+        let peer_disk = self.conn.volume(VOLUME).map(|v| v.peer_disk());
+        if forced
+            && self.connected()
+            && self.repl() == ReplState::Established
+            && peer_disk.is_some_and(|d| d <= DiskState::Inconsistent)
+        {
+            let _ = self.invalidate_remote(now);
+        }
         self.pump(now);
         Ok(())
     }
