@@ -350,7 +350,7 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("resources/r0/ping_timeuot: unknown key"));
-        let e = parse(&GOOD.replace(" backing = \"/tmp/r0.img\"\n", "")).unwrap_err();
+        let e = parse(&GOOD.replace("backing = \"/tmp/r0.img\"\n", "")).unwrap_err();
         assert_eq!(e.to_string(), "resources/r0/backing: missing");
         let e = parse(&GOOD.replace("127.0.0.1:7789", "nowhere")).unwrap_err();
         assert!(e
