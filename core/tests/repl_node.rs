@@ -553,6 +553,13 @@ fn forced_primary_while_connected_starts_the_initial_sync() {
     s.run_until(s.now + 100);
     assert_eq!(rs_data_bytes(&s, 1), SIZE as u64);
     assert!(disks_equal(&s));
+    let (a, b) = (s.n(0).meta(), s.n(1).meta());
+    assert_ne!(
+        a.generation.current & !1,
+        4,
+        "a new generation, not the just-created UUID"
+    );
+    assert_eq!(a.generation.current & !1, b.generation.current & !1);
 }
 
 #[test]

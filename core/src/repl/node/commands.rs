@@ -45,6 +45,16 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
                 return Err(NodeError::ResyncRunning);
             }
             self.set_disk(DiskState::UpToDate);
+            if self.connected() {
+                // DRBD starts a new data generation on every forced promotion; while connected
+                // the role change alone would not, and the pair would keep the just-created
+                // UUID through the initial sync.
+                let mut g = self.generation();
+                g.new_current(self.conn.entropy(), true);
+                self.set_generation(g);
+                // The peer adopts these UUIDs when the initial sync to it ends.
+                let _ = self.conn.announce_uuids(VOLUME);
+            }
         }
         self.conn.set_role(now, Role::Primary)?;
         self.meta_gate = self.persist_meta();

@@ -101,8 +101,14 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
                 self.send_meta(&f);
                 Ok(None)
             }
-            // Announcements that need no action here: the peer's UUIDs after its resync, sizes
-            // and resync parameters while connected, unplug hints.
+            // The peer's UUIDs while connected (after its resync or a forced promotion): a
+            // SyncTarget adopts them when its resync ends.
+            (C::Uuids, Body::Uuids(u)) => {
+                let _ = self.conn.set_peer_uuids(frame.volume, u.into());
+                Ok(None)
+            }
+            // Announcements that need no action here: sizes and resync parameters while
+            // connected, unplug hints.
             (C::Uuids | C::Sizes | C::SyncParam | C::SyncParam89 | C::UnplugRemote, _) => Ok(None),
             (_, Body::BlockAck(a)) => {
                 self.on_ack(&frame, a)?;
