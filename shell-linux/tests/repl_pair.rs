@@ -100,8 +100,7 @@ fn protocol_c_replicates_byte_for_byte() {
 /// KiB the resync source announced in its last "resync started" line.
 fn last_resync_kib(log: &str) -> u64 {
     log.lines()
-        .filter(|l| l.contains("resync started as Source"))
-        .last()
+        .rfind(|l| l.contains("resync started as Source"))
         .and_then(|l| l.split("as Source: ").nth(1))
         .and_then(|t| t.split(' ').next())
         .and_then(|n| n.parse().ok())
