@@ -99,6 +99,8 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Unconsumed received bytes per socket before we stop reading it.
 const RX_LIMIT: usize = 4 << 20;
+/// Receive buffer per socket: the limit plus room for the largest packet (1 MiB + header).
+const RX_BUF: usize = RX_LIMIT + (2 << 20);
 /// Bytes queued for a socket before we stop asking the node for more.
 const TX_LIMIT: usize = 2 << 20;
 
@@ -107,6 +109,7 @@ struct Sock {
     connecting: Option<Instant>,
     rx: Vec<u8>,
     rx_start: usize,
+    rx_end: usize,
     tx: Vec<u8>,
     tx_start: usize,
     readable: bool,
@@ -117,8 +120,9 @@ impl Sock {
         Sock {
             stream,
             connecting,
-            rx: Vec::with_capacity(1 << 16),
+            rx: vec![0u8; RX_BUF],
             rx_start: 0,
+            rx_end: 0,
             tx: Vec::new(),
             tx_start: 0,
             readable: true,
@@ -150,29 +154,49 @@ impl Sock {
         Ok(())
     }
 
-    /// Reads what there is (up to the limit); Ok(false) = EOF.
+    /// Sends `bytes` after what is queued: straight from the caller's buffer when nothing is
+    /// queued (the common case; saves a copy of every P_DATA), the rest queued.
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut at = 0;
+        if self.tx_len() == 0 {
+            while at < bytes.len() {
+                match self.stream.write(&bytes[at..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if at < bytes.len() {
+            self.tx.extend_from_slice(&bytes[at..]);
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads what there is into the free end of the buffer; Ok(false) = EOF. The buffer is
+    /// allocated once: the unconsumed bytes move to its front only when the tail is short.
     fn fill(&mut self) -> io::Result<bool> {
-        if self.rx_start > 0 && self.rx_start * 2 >= self.rx.len() {
-            self.rx.drain(..self.rx_start);
+        if self.rx_start == self.rx_end {
+            self.rx_start = 0;
+            self.rx_end = 0;
+        } else if self.rx.len() - self.rx_end < RX_BUF - RX_LIMIT {
+            self.rx.copy_within(self.rx_start..self.rx_end, 0);
+            self.rx_end -= self.rx_start;
             self.rx_start = 0;
         }
-        while self.readable && self.rx.len() - self.rx_start < RX_LIMIT {
-            let at = self.rx.len();
-            self.rx.resize(at + (256 << 10), 0);
-            match self.stream.read(&mut self.rx[at..]) {
-                Ok(0) => {
-                    self.rx.truncate(at);
-                    return Ok(false);
-                }
-                Ok(n) => self.rx.truncate(at + n),
-                Err(e) => {
-                    self.rx.truncate(at);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => self.readable = false,
-                        io::ErrorKind::Interrupted => {}
-                        _ => return Err(e),
-                    }
-                }
+        while self.readable && self.rx_end - self.rx_start < RX_LIMIT && self.rx_end < self.rx.len()
+        {
+            match self.stream.read(&mut self.rx[self.rx_end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.rx_end += n,
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => self.readable = false,
+                    io::ErrorKind::Interrupted => {}
+                    _ => return Err(e),
+                },
             }
         }
         Ok(true)
@@ -368,7 +392,7 @@ impl Link {
         let busy = self
             .socks
             .values()
-            .any(|s| s.readable && s.rx.len() - s.rx_start < RX_LIMIT)
+            .any(|s| s.readable && s.rx_end - s.rx_start < RX_LIMIT)
             || !self.waiting.is_empty();
         if busy {
             t = Some(t.map_or(1, |x| x.min(1)));
@@ -576,13 +600,13 @@ impl Link {
             let Some(s) = self.socks.get_mut(&id) else {
                 return;
             };
-            if s.rx_start >= s.rx.len() {
+            if s.rx_start >= s.rx_end {
                 break;
             }
             let now = ms(self.start.elapsed());
             let r = self
                 .node
-                .handle_recv(now, SocketId(id), &s.rx[s.rx_start..]);
+                .handle_recv(now, SocketId(id), &s.rx[s.rx_start..s.rx_end]);
             let done = r.io.map(|io| (io.token(), perform_peer(&self.disk, &io)));
             let (used, blocked) = (r.used, r.blocked);
             s.rx_start += used;
@@ -643,8 +667,7 @@ impl Link {
             any = true;
             match self.socks.get_mut(&id.0) {
                 Some(s) => {
-                    s.tx.extend_from_slice(&self.scratch[..n]);
-                    if s.flush().is_err() {
+                    if s.send(&self.scratch[..n]).is_err() {
                         self.lost(id.0);
                     }
                 }
@@ -975,7 +998,7 @@ impl Link {
         now: u64,
         g: usize,
         offset: u64,
-        data: Vec<u8>,
+        mut data: Vec<u8>,
         fua: bool,
     ) -> Option<Request> {
         let max = self.node.max_write();
@@ -991,7 +1014,12 @@ impl Link {
             let sector = (offset + done as u64) / 512;
             match self.node.submit_write(now, sector, &data[done..end], flags) {
                 Ok(id) => {
-                    self.writes.insert(id, (data[done..end].to_vec(), g));
+                    let piece = if done == 0 && end == data.len() {
+                        std::mem::take(&mut data)
+                    } else {
+                        data[done..end].to_vec()
+                    };
+                    self.writes.insert(id, (piece, g));
                     if let Some(group) = self.groups.get_mut(&g) {
                         group.left += 1;
                     }
