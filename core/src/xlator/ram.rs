@@ -823,6 +823,15 @@ impl<'m> RamFs<'m> {
                 self.st.unbind(fd);
                 Ok(Reply::ok(0, Body::Empty))
             }
+            R::Xattrop { loc, flags, dict } => {
+                let i = self.resolve(cx, f, &loc)?;
+                self.xattrop(cx, f, i, flags, dict)
+            }
+            R::Fxattrop { fd, flags, dict } => {
+                let i = self.by_fd(fd)?;
+                self.xattrop(cx, f, i, flags, dict)
+            }
+            R::Ipc { .. } => Err(errno::ENOTSUP),
         }
     }
 }
