@@ -84,7 +84,7 @@ mod txn;
 
 use heapless::Vec;
 
-use self::changelog::{all, bit, has, Counters, Kind, Mask};
+use self::changelog::{all, bit, has, Counters, Mask};
 use self::fan::Fan;
 use self::lookup::Lookup;
 use self::read::Read;
