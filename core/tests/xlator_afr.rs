@@ -42,6 +42,8 @@ const DIRTY: &[u8] = b"trusted.afr.dirty";
 type Fault = Cell<Option<(FopSet, i32)>>;
 
 /// The built-ins, with a fault injector for `c0` and `c1`.
+// Test tables are not size-tuned.
+#[allow(clippy::large_enum_variant)]
 enum X<'m, 't> {
     B(Builtin<'m>),
     Fault(&'t Fault),
@@ -172,7 +174,10 @@ impl<'a> Rig<'a, '_, '_> {
 
     fn data(&self, node: usize, g: &Gfid) -> Vec<u8> {
         let mut out = vec![0u8; 4096];
-        let n = self.ram(node).read_of(g, 0, &mut out).expect("the file is there");
+        let n = self
+            .ram(node)
+            .read_of(g, 0, &mut out)
+            .expect("the file is there");
         out.truncate(n);
         out
     }
@@ -258,20 +263,8 @@ fn open(rig: &mut Rig<'_, '_, '_>, g: Gfid, fd: u64) {
     });
 }
 
-/// Builds the graph over fresh arenas and runs `body` on it, on a thread whose stack holds
-/// the engine's frame arena (a debug build copies it on the way).
-fn with_rig(body: impl FnOnce(&mut Rig<'_, '_, '_>, &Fault) + Send) {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(32 << 20)
-            .spawn_scoped(s, || rig(body))
-            .unwrap()
-            .join()
-            .unwrap()
-    })
-}
-
-fn rig(body: impl FnOnce(&mut Rig<'_, '_, '_>, &Fault)) {
+/// Builds the graph over fresh arenas and runs `body` on it.
+fn with_rig(body: impl FnOnce(&mut Rig<'_, '_, '_>, &Fault)) {
     let vf: Volfile<'_, 8, 16, 8> = Volfile::parse(VOL.as_bytes()).unwrap();
     let mut g = Graph::build(&vf, BUILTIN).unwrap();
     g.init(&mut AnyDirectory).unwrap();
@@ -324,7 +317,11 @@ fn a_child_failing_writes_is_blamed_reads_avoid_it_and_heal_restores_it() {
 
         // Child 1 now fails every write (its file went immutable, say).
         fault.set(Some((FopSet::EMPTY.with(Fop::Write), errno::EPERM)));
-        assert_eq!(write(rig, 1, 5, b", world").op_ret, 7, "one good copy is success");
+        assert_eq!(
+            write(rig, 1, 5, b", world").op_ret,
+            7,
+            "one good copy is success"
+        );
         assert_eq!(
             rig.xattr(R0, &g, P1).unwrap(),
             [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
@@ -368,8 +365,14 @@ fn a_child_failing_writes_is_blamed_reads_avoid_it_and_heal_restores_it() {
         assert_eq!(rig.data(R0, &g), rig.data(R1, &g));
         rig.clean(&g);
         assert_eq!(rig.afr().pending_heals(), 0);
-        let (a, b) = (rig.ram(R0).stat_of(&g).unwrap(), rig.ram(R1).stat_of(&g).unwrap());
-        assert_eq!((a.size, a.mtime, a.mtime_nsec), (b.size, b.mtime, b.mtime_nsec));
+        let (a, b) = (
+            rig.ram(R0).stat_of(&g).unwrap(),
+            rig.ram(R1).stat_of(&g).unwrap(),
+        );
+        assert_eq!(
+            (a.size, a.mtime, a.mtime_nsec),
+            (b.size, b.mtime, b.mtime_nsec)
+        );
 
         // Healthy again: a write lands on both with no blame.
         assert_eq!(write(rig, 2, 0, b"H").op_ret, 1);
@@ -466,7 +469,11 @@ fn a_child_down_is_blamed_for_entries_and_healed_when_it_returns() {
         assert_eq!(r1.child_of(&root, b"d"), Some(d), "made with the same gfid");
         assert_eq!(r1.child_of(&d, b"x"), Some(x));
         assert_eq!(r1.child_of(&d, b"l"), Some(l));
-        assert_eq!(r1.child_of(&root, b"gone"), None, "removed from the sink too");
+        assert_eq!(
+            r1.child_of(&root, b"gone"),
+            None,
+            "removed from the sink too"
+        );
         assert_eq!(r1.stat_of(&d).unwrap().prot, 0o750);
         assert_eq!(r1.stat_of(&l).unwrap().ty, IaType::Lnk);
         assert_eq!(rig.data(R1, &l), b"x");
@@ -475,8 +482,14 @@ fn a_child_down_is_blamed_for_entries_and_healed_when_it_returns() {
         assert_eq!(rig.xattr(R1, &keep, b"user.k").unwrap(), b"v");
         for g in [root, d, x, l, keep] {
             rig.clean(&g);
-            let (a, b) = (rig.ram(R0).stat_of(&g).unwrap(), rig.ram(R1).stat_of(&g).unwrap());
-            assert_eq!((a.ty, a.size, a.prot, a.uid, a.gid), (b.ty, b.size, b.prot, b.uid, b.gid));
+            let (a, b) = (
+                rig.ram(R0).stat_of(&g).unwrap(),
+                rig.ram(R1).stat_of(&g).unwrap(),
+            );
+            assert_eq!(
+                (a.ty, a.size, a.prot, a.uid, a.gid),
+                (b.ty, b.size, b.prot, b.uid, b.gid)
+            );
         }
     });
 }
@@ -518,4 +531,3 @@ fn lookup_and_reads_when_copies_disagree() {
         release(rig, 99);
     });
 }
-

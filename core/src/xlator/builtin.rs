@@ -237,7 +237,8 @@ impl<'m> Builtin<'m> {
                 }
                 Some(Kind::Replicate) => {
                     let tables = afr(i).unwrap_or_default();
-                    Replicate::from_graph(g, i, tables).map_or(Builtin::Unsupported, Builtin::Replicate)
+                    Replicate::from_graph(g, i, tables)
+                        .map_or(Builtin::Unsupported, Builtin::Replicate)
                 }
                 Some(Kind::Distribute) | None => Builtin::Unsupported,
             };

@@ -157,7 +157,9 @@ impl RamFs<'_> {
                 .xattrs
                 .iter()
                 .position(|x| x.used && x.ino == i && x.name == name);
-            let old = slot.and_then(|s| self.st.xattrs.get(s)).map(|x| &x.value[..]);
+            let old = slot
+                .and_then(|s| self.st.xattrs.get(s))
+                .map(|x| &x.value[..]);
             let mut out = [0u8; XATTR_VALUE_MAX];
             let a = xattrop::apply(op, old, value, &mut out)?;
             let stored: Option<&[u8]> = match a.store {

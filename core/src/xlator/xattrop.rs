@@ -265,8 +265,17 @@ mod tests {
         let (a, v) = one(flags::ADD_ARRAY, Some(&plus_data), &minus).unwrap();
         assert_eq!(a.store, Store::Out(12));
         assert_eq!(v, [0; 12], "a counter back at zero is still written");
-        let (_, v) = one(flags::ADD_ARRAY, Some(&[0, 0, 0, 2]), &[0, 0, 1, 0, 0, 0, 0, 5]).unwrap();
-        assert_eq!(v, [0, 0, 1, 2, 0, 0, 0, 5], "a shorter value is zero-padded");
+        let (_, v) = one(
+            flags::ADD_ARRAY,
+            Some(&[0, 0, 0, 2]),
+            &[0, 0, 1, 0, 0, 0, 0, 5],
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            [0, 0, 1, 2, 0, 0, 0, 5],
+            "a shorter value is zero-padded"
+        );
     }
 
     #[test]
@@ -293,15 +302,24 @@ mod tests {
 
     #[test]
     fn add64_defaults_and_get_and_set() {
-        let (_, v) = one(flags::ADD_ARRAY64, Some(&7u64.to_be_bytes()), &(-2i64).to_be_bytes())
-            .unwrap();
+        let (_, v) = one(
+            flags::ADD_ARRAY64,
+            Some(&7u64.to_be_bytes()),
+            &(-2i64).to_be_bytes(),
+        )
+        .unwrap();
         assert_eq!(v, 5u64.to_be_bytes());
         let mut with_default = [0u8; 8];
         with_default[3] = 1; // add 1
         with_default[7] = 10; // default 10
         let (_, v) = one(flags::ADD_ARRAY_WITH_DEFAULT, None, &with_default).unwrap();
         assert_eq!(v, [0, 0, 0, 11]);
-        let (_, v) = one(flags::ADD_ARRAY_WITH_DEFAULT, Some(&[0, 0, 0, 4]), &with_default).unwrap();
+        let (_, v) = one(
+            flags::ADD_ARRAY_WITH_DEFAULT,
+            Some(&[0, 0, 0, 4]),
+            &with_default,
+        )
+        .unwrap();
         assert_eq!(v, [0, 0, 0, 5]);
         let (a, v) = one(flags::GET_AND_SET, Some(b"old!"), b"new!").unwrap();
         assert_eq!((a.store, v.as_slice()), (Store::Request, &b"old!"[..]));
@@ -317,11 +335,20 @@ mod tests {
         w.put(b"k", b"").unwrap();
         let n = w.len();
         let all: std::vec::Vec<_> = entries(&buf[..n]).collect();
-        assert_eq!(all, [Ok((&b"trusted.afr.dirty"[..], &[0u8; 12][..])), Ok((&b"k"[..], &b""[..]))]);
+        assert_eq!(
+            all,
+            [
+                Ok((&b"trusted.afr.dirty"[..], &[0u8; 12][..])),
+                Ok((&b"k"[..], &b""[..]))
+            ]
+        );
         assert_eq!(find(&buf[..n], b"k"), Some(&b""[..]));
         let cut: std::vec::Vec<_> = entries(&buf[..n - 1]).collect();
         assert_eq!(cut.last(), Some(&Err(Malformed)));
         let mut small = [0u8; 8];
-        assert_eq!(DictWriter::new(&mut small).put(b"abc", b"defg"), Err(DictFull));
+        assert_eq!(
+            DictWriter::new(&mut small).put(b"abc", b"defg"),
+            Err(DictFull)
+        );
     }
 }

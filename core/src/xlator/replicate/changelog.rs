@@ -237,9 +237,7 @@ pub fn narrow(kind: Kind, mut sources: Mask, d: &Direction, seen: &[Seen], n: us
     };
     let time = |t: (i64, u32)| (u128::from(t.0 as u64 ^ 1 << 63) << 32) | u128::from(t.1);
     if kind == Kind::Data {
-        sources = keep_max(sources, &|i| {
-            u128::from(seen.get(i).map_or(0, |s| s.size))
-        });
+        sources = keep_max(sources, &|i| u128::from(seen.get(i).map_or(0, |s| s.size)));
     }
     sources = keep_max(sources, &|i| {
         u128::from(d.witness.get(i).copied().unwrap_or(0))

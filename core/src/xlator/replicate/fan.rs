@@ -90,9 +90,9 @@ pub(super) fn start<L: AfrLocal>(
     if targets == 0 {
         if let Some(fd) = req.fd().filter(|_| release) {
             r.t.forget_fd(fd);
-            return cx.unwind(frame, Reply::ok(0, Body::Empty));
+            return finish(r, cx, frame, Reply::ok(0, Body::Empty));
         }
-        return cx.unwind(frame, Reply::error(errno::ENOTCONN));
+        return finish(r, cx, frame, Reply::error(errno::ENOTCONN));
     }
     let (wound, refused, err) = r.wind_all(cx, frame, targets, 0, &mut |_| req);
     let s = Fan {
@@ -103,7 +103,7 @@ pub(super) fn start<L: AfrLocal>(
     if wound == 0 {
         return done(r, cx, frame, s);
     }
-    put(cx, frame, State::Fan(s))
+    put(r, cx, frame, State::Fan(s))
 }
 
 pub(super) fn unwound<L: AfrLocal>(
@@ -118,7 +118,7 @@ pub(super) fn unwound<L: AfrLocal>(
         s.best = Some((pos as u8, from.reply));
     }
     if !s.c.record(pos, &from.reply) {
-        return put(cx, frame, State::Fan(s));
+        return put(r, cx, frame, State::Fan(s));
     }
     done(r, cx, frame, s)
 }
@@ -132,7 +132,7 @@ fn done<L: AfrLocal>(
     match s.req {
         Request::Release { fd } | Request::Releasedir { fd } => {
             r.t.forget_fd(fd);
-            return finish(cx, frame, Reply::ok(0, Body::Empty));
+            return finish(r, cx, frame, Reply::ok(0, Body::Empty));
         }
         Request::Open { loc, fd, .. } | Request::Opendir { loc, fd } if s.c.ok != 0 => {
             r.t.opened(fd, loc.gfid, s.c.ok);
@@ -144,7 +144,16 @@ fn done<L: AfrLocal>(
         Some((_, b)) => b,
         None => Reply::error(s.c.error()),
     };
-    finish(cx, frame, reply)
+    finish(r, cx, frame, reply)
+}
+
+/// The state a claimed slot holds until its fop stores its own.
+pub(super) fn placeholder() -> Fan {
+    Fan {
+        req: Request::Ipc { op: 0 },
+        c: Count::default(),
+        best: None,
+    }
 }
 
 /// The lowest child position in `m`.

@@ -26,7 +26,7 @@
 use super::arena::{MAX_BACKOFF, RETRY_NS};
 use super::changelog::{all, bit, find_direction, has, narrow, Kind, Mask, Matrix, Seen};
 use super::fan::{lowest, Count};
-use super::{put, reply_bytes, AfrLocal, Replicate, State, HEAL_FD, MAX_CHILDREN};
+use super::{reply_bytes, AfrLocal, Local, Replicate, HEAL_FD, HEAL_SLOT, MAX_CHILDREN};
 use crate::xlator::args::{errno, set, Body, Fd, Loc, Reply, Request, Span, Xdata};
 use crate::xlator::dirent::{DirentWriter, Dirents};
 use crate::xlator::engine::{CallError, Ctx, Unwound};
@@ -201,7 +201,7 @@ pub(super) fn start<L: AfrLocal>(
         mark: base,
         ..HealWork::default()
     };
-    put(cx, frame, State::Heal)?;
+    *cx.local(frame)? = L::from_afr(Local(HEAL_SLOT));
     let targets = r.up;
     let g = f.gfid;
     let (wound, refused, err) = r.wind_all(cx, frame, targets, 0, &mut |_| Request::Lookup {
@@ -240,7 +240,9 @@ pub(super) fn unwound<L: AfrLocal>(
     pos: usize,
     from: Unwound,
 ) -> Result<(), CallError> {
-    let go_on = with(r, cx, frame, |r, w, cx| record(r, w, cx, frame, pos, &from.reply))?;
+    let go_on = with(r, cx, frame, |r, w, cx| {
+        record(r, w, cx, frame, pos, &from.reply)
+    })?;
     if go_on {
         step(r, cx, frame)
     } else {
@@ -623,11 +625,11 @@ fn plan<L: AfrLocal>(
                 };
             }
             w.mark = w.entries.off as usize;
-            entry_next(r, w, cx, frame, node)
+            entry_next(w, cx, frame, node)
         }
         Phase::EntryLookup => {
             if w.missing == 0 {
-                return entry_next(r, w, cx, frame, node);
+                return entry_next(w, cx, frame, node);
             }
             if w.entry.ty == IaType::Lnk {
                 w.phase = Phase::EntryReadlink;
@@ -659,7 +661,7 @@ fn plan<L: AfrLocal>(
             // Mark the source's copy pending for the children it was just made on.
             let made = w.made;
             if made == 0 {
-                return entry_next(r, w, cx, frame, node);
+                return entry_next(w, cx, frame, node);
             }
             let e = w.entry;
             let counters = match e.ty {
@@ -689,7 +691,7 @@ fn plan<L: AfrLocal>(
                 },
             )))
         }
-        Phase::EntryMark => entry_next(r, w, cx, frame, node),
+        Phase::EntryMark => entry_next(w, cx, frame, node),
         Phase::PurgeRead => {
             if w.entries.is_empty() {
                 w.purge_left &= !bit(w.psink);
@@ -1048,33 +1050,34 @@ fn next_entry<L: AfrLocal>(
 
 /// Checks the next entry of the listing on the children that should have it.
 fn entry_next<L: AfrLocal>(
-    r: &mut Replicate<'_>,
     w: &mut HealWork,
     cx: &mut Ctx<'_, '_, L>,
     frame: FrameRef,
     node: usize,
 ) -> Result<Option<Wind>, CallError> {
-    cx.set_request_len(frame, w.mark + w.entries.len as usize)?;
-    let Some((attr, name)) = next_entry(w, cx, frame)? else {
-        return entry_read(w, cx, frame, node);
-    };
-    w.entry = attr;
-    w.ename = name;
-    w.missing = 0;
-    w.made = 0;
-    w.eexist = 0;
     let to = w.present & w.sinks & !bit(w.src);
-    if to == 0 {
-        return entry_next(r, w, cx, frame, node);
+    loop {
+        cx.set_request_len(frame, w.mark + w.entries.len as usize)?;
+        let Some((attr, name)) = next_entry(w, cx, frame)? else {
+            return entry_read(w, cx, frame, node);
+        };
+        if to == 0 {
+            continue;
+        }
+        w.entry = attr;
+        w.ename = name;
+        w.missing = 0;
+        w.made = 0;
+        w.eexist = 0;
+        w.phase = Phase::EntryLookup;
+        return Ok(Some(Wind::same(
+            to,
+            Request::Lookup {
+                loc: entry_loc(w.gfid, name),
+                xdata: Xdata::default(),
+            },
+        )));
     }
-    w.phase = Phase::EntryLookup;
-    Ok(Some(Wind::same(
-        to,
-        Request::Lookup {
-            loc: entry_loc(w.gfid, name),
-            xdata: Xdata::default(),
-        },
-    )))
 }
 
 /// Makes the missing entry on the children that lack it.

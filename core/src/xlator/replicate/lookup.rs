@@ -17,7 +17,7 @@ use super::{finish, put, reply_bytes, AfrLocal, Replicate, State, MAX_CHILDREN};
 use crate::xlator::args::{errno, Body, Loc, Reply, Request};
 use crate::xlator::engine::{CallError, Ctx, Unwound};
 use crate::xlator::frame::FrameRef;
-use crate::xlator::iatt::{Gfid, IaType};
+use crate::xlator::iatt::{Gfid, IaType, Iatt};
 use crate::xlator::xattrop::flags;
 
 /// What one child's lookup said.
@@ -27,7 +27,28 @@ struct Seen {
     ty: IaType,
     size: u64,
     owner: (u16, u32, u32),
-    parent: Gfid,
+}
+
+/// The lookup reply kept to answer with (the results of `Body::Lookup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Kept {
+    pos: u8,
+    inode: Gfid,
+    buf: Iatt,
+    postparent: Iatt,
+}
+
+impl Kept {
+    fn reply(&self) -> Reply {
+        Reply::ok(
+            0,
+            Body::Lookup {
+                inode: self.inode,
+                buf: self.buf,
+                postparent: self.postparent,
+            },
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +65,9 @@ pub(super) struct Lookup {
     phase: Phase,
     c: Count,
     seen: [Seen; MAX_CHILDREN],
-    kept: Option<(u8, Reply)>,
+    /// A child's postparent gfid (every child that has the name names the same parent).
+    parent: Gfid,
+    kept: Option<Kept>,
     /// The children whose answer counts (they agree on the object).
     good: Mask,
     /// The children that answered ENOENT.
@@ -66,7 +89,7 @@ pub(super) fn start<L: AfrLocal>(
     req: Request,
 ) -> Result<(), CallError> {
     if r.up == 0 {
-        return cx.unwind(frame, Reply::error(errno::ENOTCONN));
+        return finish(r, cx, frame, Reply::error(errno::ENOTCONN));
     }
     let (wound, refused, err) = r.wind_all(cx, frame, r.up, 0, &mut |_| req);
     let s = Lookup {
@@ -74,6 +97,7 @@ pub(super) fn start<L: AfrLocal>(
         phase: Phase::Lookup,
         c: Count::start(wound, refused, err),
         seen: [Seen::default(); MAX_CHILDREN],
+        parent: Gfid::NULL,
         kept: None,
         good: 0,
         missing: 0,
@@ -84,9 +108,9 @@ pub(super) fn start<L: AfrLocal>(
         pid: cx.creds(frame).map_or(0, |c| c.pid),
     };
     if wound == 0 {
-        return finish(cx, frame, Reply::error(s.c.error()));
+        return finish(r, cx, frame, Reply::error(s.c.error()));
     }
-    put(cx, frame, State::Lookup(s))
+    put(r, cx, frame, State::Lookup(s))
 }
 
 pub(super) fn unwound<L: AfrLocal>(
@@ -112,23 +136,30 @@ pub(super) fn unwound<L: AfrLocal>(
                         ty: buf.ty,
                         size: buf.size,
                         owner: (buf.prot, buf.uid, buf.gid),
-                        parent: postparent.gfid,
                     };
+                }
+                if s.parent.is_null() {
+                    s.parent = postparent.gfid;
                 }
                 let stale = r.t.sinks(&inode, &[0, 1]);
                 let keep = match s.kept {
                     None => true,
-                    Some((p, _)) => has(stale, usize::from(p)) && !has(stale, pos),
+                    Some(k) => has(stale, usize::from(k.pos)) && !has(stale, pos),
                 };
                 if keep {
-                    s.kept = Some((pos as u8, reply));
+                    s.kept = Some(Kept {
+                        pos: pos as u8,
+                        inode,
+                        buf,
+                        postparent,
+                    });
                 }
             }
             if reply.op_ret < 0 && reply.op_errno == errno::ENOENT {
                 s.missing |= bit(pos);
             }
             if !s.c.record(pos, &reply) {
-                return put(cx, frame, State::Lookup(s));
+                return put(r, cx, frame, State::Lookup(s));
             }
             looked(r, cx, frame, s)
         }
@@ -166,9 +197,9 @@ pub(super) fn unwound<L: AfrLocal>(
             let answer = if reply.op_ret >= 0 {
                 reply
             } else {
-                s.kept.map_or(reply, |k| k.1)
+                s.kept.map_or(reply, |k| k.reply())
             };
-            finish(cx, frame, answer)
+            finish(r, cx, frame, answer)
         }
     }
 }
@@ -183,12 +214,12 @@ fn looked<L: AfrLocal>(
     let loc = s.req.loc().copied().unwrap_or_default();
     let ok = s.c.ok;
     if ok == 0 {
-        return finish(cx, frame, Reply::error(s.c.error()));
+        return finish(r, cx, frame, Reply::error(s.c.error()));
     }
     let seen = |p: usize| s.seen.get(p).copied().unwrap_or_default();
     // The parent directory, from the request or from any child's postparent.
     let parent = if loc.pargfid.is_null() {
-        lowest(ok, r.n).map_or(Gfid::NULL, |p| seen(p).parent)
+        s.parent
     } else {
         loc.pargfid
     };
@@ -197,14 +228,14 @@ fn looked<L: AfrLocal>(
     let have = ok & say;
     let Some(first) = lowest(have, r.n) else {
         // Only stale children have the name: it is gone.
-        return finish(cx, frame, Reply::error(errno::ENOENT));
+        return finish(r, cx, frame, Reply::error(errno::ENOENT));
     };
     let f = seen(first);
     let split = (0..r.n)
         .filter(|&p| has(have, p))
         .any(|p| !same_gfid(&seen(p).gfid, &f.gfid) || seen(p).ty != f.ty);
     if split {
-        return finish(cx, frame, Reply::error(errno::EIO));
+        return finish(r, cx, frame, Reply::error(errno::EIO));
     }
     if s.missing & say != 0 && !parent.is_null() {
         // Some children lack the name: the parent's entries differ.
@@ -254,7 +285,7 @@ fn fetch_next<L: AfrLocal>(
         };
         let (wound, _, _) = r.wind_all(cx, frame, bit(pos), 0, &mut |_| req);
         if wound == 1 {
-            return put(cx, frame, State::Lookup(s));
+            return put(r, cx, frame, State::Lookup(s));
         }
         cx.set_request_len(frame, base)?;
     }
@@ -277,20 +308,21 @@ fn decide<L: AfrLocal>(
     r.t.touch(&s.gfid);
     let stale = r.t.sinks(&s.gfid, &[0, 1]);
     let readable = s.good & !stale;
-    let Some((kp, kept)) = s.kept else {
-        return finish(cx, frame, Reply::error(errno::EIO));
+    let Some(k) = s.kept else {
+        return finish(r, cx, frame, Reply::error(errno::EIO));
     };
+    let (kp, kept) = (k.pos, k.reply());
     if has(readable, usize::from(kp)) || readable == 0 {
-        return finish(cx, frame, kept);
+        return finish(r, cx, frame, kept);
     }
     let Some(rc) = r.choose(&s.gfid, readable, s.pid) else {
-        return finish(cx, frame, kept);
+        return finish(r, cx, frame, kept);
     };
     let req = s.req;
     let (wound, _, _) = r.wind_all(cx, frame, bit(rc), 0, &mut |_| req);
     if wound == 0 {
-        return finish(cx, frame, kept);
+        return finish(r, cx, frame, kept);
     }
     s.phase = Phase::Again;
-    put(cx, frame, State::Lookup(s))
+    put(r, cx, frame, State::Lookup(s))
 }

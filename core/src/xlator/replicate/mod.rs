@@ -121,10 +121,19 @@ pub trait AfrLocal: Default {
     fn from_afr(l: Local) -> Self;
 }
 
-/// Replicate's frame-local state: one fop's fan-out, read, lookup, transaction or heal.
+/// Replicate's frame-local state: which of its call slots holds the fop's state (or that
+/// the frame is a heal's). The state itself lives in the translator, so that every frame of
+/// every graph stays small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Local(State);
+pub struct Local(u8);
 
+/// The [`Local`] of a heal's root frame (its state is the heal workspace).
+const HEAL_SLOT: u8 = u8::MAX;
+
+/// Fops a replicate translator has in flight at once; one more is refused with EAGAIN.
+pub const CALLS: usize = 4;
+
+/// One fop's state: its fan-out, read, lookup or transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 // Without an allocator nothing can be boxed: the variants stay inline.
 #[allow(clippy::large_enum_variant)]
@@ -133,7 +142,6 @@ enum State {
     Read(Read),
     Lookup(Lookup),
     Txn(Txn),
-    Heal,
 }
 
 /// The changelog key names: one pending key per child, then the dirty key.
@@ -175,6 +183,7 @@ pub struct Replicate<'m> {
     heal: bool,
     optimistic: bool,
     t: Tables<'m>,
+    calls: [Option<(FrameRef, State)>; CALLS],
 }
 
 /// The configuration of a [`Replicate`], as its options give it.
@@ -223,6 +232,7 @@ impl<'m> Replicate<'m> {
             heal: c.heal,
             optimistic: c.optimistic,
             t: tables,
+            calls: [None; CALLS],
         })
     }
 
@@ -353,11 +363,9 @@ impl<'m> Replicate<'m> {
             return;
         };
         match event {
-            Event::ChildUp => {
-                if !has(self.up, pos) {
-                    self.up |= bit(pos);
-                    self.t.all_due();
-                }
+            Event::ChildUp if !has(self.up, pos) => {
+                self.up |= bit(pos);
+                self.t.all_due();
             }
             Event::ChildDown => self.up &= !bit(pos),
             _ => {}
@@ -397,9 +405,15 @@ impl<'m> Replicate<'m> {
         }
         match req {
             Request::Ipc { op } if op & !0xffff == HEAL_IPC => {
-                heal::start(self, cx, frame, (op & 0xffff) as usize)
+                return heal::start(self, cx, frame, (op & 0xffff) as usize);
             }
-            Request::Ipc { .. } => cx.tail(frame, req),
+            Request::Ipc { .. } => return cx.tail(frame, req),
+            _ => {}
+        }
+        if !self.claim(cx, frame) {
+            return cx.unwind(frame, Reply::error(errno::EAGAIN));
+        }
+        match req {
             Request::Lookup { .. } => lookup::start(self, cx, frame, req),
             Request::Stat { .. }
             | Request::Fstat { .. }
@@ -422,17 +436,47 @@ impl<'m> Replicate<'m> {
         frame: FrameRef,
         from: Unwound,
     ) -> Result<(), CallError> {
-        let Some(Local(state)) = cx.local(frame)?.afr().copied() else {
+        let Some(Local(slot)) = cx.local(frame)?.afr().copied() else {
             return cx.unwind(frame, from.reply);
         };
         let pos = (from.cookie & 0xff) as usize;
+        if slot == HEAL_SLOT {
+            return heal::unwound(self, cx, frame, pos, from);
+        }
+        let state = match self.calls.get(usize::from(slot)).copied().flatten() {
+            Some((f, s)) if f == frame => s,
+            _ => return cx.unwind(frame, from.reply),
+        };
         match state {
             State::Fan(s) => fan::unwound(self, cx, frame, s, pos, from),
             State::Read(s) => read::unwound(self, cx, frame, s, pos, from),
             State::Lookup(s) => lookup::unwound(self, cx, frame, s, pos, from),
             State::Txn(s) => txn::unwound(self, cx, frame, s, pos, from),
-            State::Heal => heal::unwound(self, cx, frame, pos, from),
         }
+    }
+
+    /// Takes a call slot for `frame` (freeing first any whose frame is gone: a stack
+    /// destroyed before it unwound); false when all are in use.
+    fn claim<L: AfrLocal>(&mut self, cx: &mut Ctx<'_, '_, L>, frame: FrameRef) -> bool {
+        for c in self.calls.iter_mut() {
+            if let Some((f, _)) = c {
+                if matches!(cx.local(*f), Err(CallError::Stale)) {
+                    *c = None;
+                }
+            }
+        }
+        let Some(i) = self.calls.iter().position(Option::is_none) else {
+            return false;
+        };
+        match cx.local(frame) {
+            Ok(l) => *l = L::from_afr(Local(i as u8)),
+            Err(_) => return false,
+        }
+        // The state is written by the fop's first `put`.
+        if let Some(c) = self.calls.get_mut(i) {
+            *c = Some((frame, State::Fan(fan::placeholder())));
+        }
+        true
     }
 
     /// Winds `mk(pos)` to each child position in `targets` (cookie: the position, plus `sub`
@@ -537,16 +581,40 @@ impl<'m> Replicate<'m> {
     }
 }
 
-/// Stores `s` as `frame`'s local.
-fn put<L: AfrLocal>(cx: &mut Ctx<'_, '_, L>, frame: FrameRef, s: State) -> Result<(), CallError> {
-    *cx.local(frame)? = L::from_afr(Local(s));
-    Ok(())
+/// Stores `s` as the state of `frame`'s fop, in the slot it claimed.
+fn put<L: AfrLocal>(
+    r: &mut Replicate<'_>,
+    cx: &mut Ctx<'_, '_, L>,
+    frame: FrameRef,
+    s: State,
+) -> Result<(), CallError> {
+    let Some(Local(slot)) = cx.local(frame)?.afr().copied() else {
+        return Err(CallError::Stale);
+    };
+    match r.calls.get_mut(usize::from(slot)) {
+        Some(c @ Some(_)) if c.is_some_and(|(f, _)| f == frame) => {
+            *c = Some((frame, s));
+            Ok(())
+        }
+        _ => Err(CallError::Stale),
+    }
 }
 
-/// Unwinds `frame` with `r`, its local detached first.
-fn finish<L: AfrLocal>(cx: &mut Ctx<'_, '_, L>, frame: FrameRef, r: Reply) -> Result<(), CallError> {
-    cx.take_local(frame)?;
-    cx.unwind(frame, r)
+/// Unwinds `frame` with `reply`, its slot and local freed first.
+fn finish<L: AfrLocal>(
+    r: &mut Replicate<'_>,
+    cx: &mut Ctx<'_, '_, L>,
+    frame: FrameRef,
+    reply: Reply,
+) -> Result<(), CallError> {
+    if let Some(Local(slot)) = cx.take_local(frame)?.afr().copied() {
+        if let Some(c) = r.calls.get_mut(usize::from(slot)) {
+            if c.is_some_and(|(f, _)| f == frame) {
+                *c = None;
+            }
+        }
+    }
+    cx.unwind(frame, reply)
 }
 
 /// The reply bytes `span` names (in the reply area of `frame`'s buffer).

@@ -53,7 +53,7 @@ pub(super) fn start<L: AfrLocal>(
         _ => (Gfid::NULL, r.up),
     };
     if candidates == 0 {
-        return cx.unwind(frame, Reply::error(errno::ENOTCONN));
+        return finish(r, cx, frame, Reply::error(errno::ENOTCONN));
     }
     let mut pinned = false;
     match req {
@@ -72,7 +72,7 @@ pub(super) fn start<L: AfrLocal>(
     }
     if candidates == 0 {
         // Every copy that is up is stale (the good one is down, or a split-brain).
-        return cx.unwind(frame, Reply::error(errno::EIO));
+        return finish(r, cx, frame, Reply::error(errno::EIO));
     }
     let pid = cx.creds(frame).map_or(0, |c| c.pid);
     let s = Read {
@@ -97,15 +97,15 @@ fn next<L: AfrLocal>(
     loop {
         let left = s.readable & !s.tried;
         let Some(pos) = r.choose(&s.gfid, left, s.pid) else {
-            return finish(cx, frame, Reply::error(err));
+            return finish(r, cx, frame, Reply::error(err));
         };
         s.tried |= bit(pos);
         let (wound, _, e) = r.wind_all(cx, frame, bit(pos), 0, &mut |_| s.req);
         if wound == 1 {
-            return put(cx, frame, State::Read(s));
+            return put(r, cx, frame, State::Read(s));
         }
         if !retriable(e) && e != errno::EAGAIN {
-            return finish(cx, frame, Reply::error(e));
+            return finish(r, cx, frame, Reply::error(e));
         }
     }
 }
@@ -127,10 +127,10 @@ pub(super) fn unwound<L: AfrLocal>(
                 st.readdir = Some(pos as u8);
             }
         }
-        return finish(cx, frame, reply);
+        return finish(r, cx, frame, reply);
     }
     if s.pinned || !retriable(reply.op_errno) || s.readable & !s.tried == 0 {
-        return finish(cx, frame, reply);
+        return finish(r, cx, frame, reply);
     }
     next(r, cx, frame, s, reply.op_errno)
 }

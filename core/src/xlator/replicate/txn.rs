@@ -173,7 +173,7 @@ pub(super) fn start<L: AfrLocal>(
     req: Request,
 ) -> Result<(), CallError> {
     let Some(kind) = kind_of(&req) else {
-        return cx.tail(frame, req);
+        return finish(r, cx, frame, Reply::error(errno::EIO));
     };
     let (target, gfid, gfid2, mut part) = if let Request::Rename { oldloc, newloc } = req {
         let (a, b) = (parent_of(cx, frame, &oldloc), parent_of(cx, frame, &newloc));
@@ -204,8 +204,12 @@ pub(super) fn start<L: AfrLocal>(
         part &= !w.excluded(&gfid, kind);
     }
     if part == 0 {
-        let e = if r.up == 0 { errno::ENOTCONN } else { errno::EIO };
-        return cx.unwind(frame, Reply::error(e));
+        let e = if r.up == 0 {
+            errno::ENOTCONN
+        } else {
+            errno::EIO
+        };
+        return finish(r, cx, frame, Reply::error(e));
     }
     let everyone = part == all(r.n);
     let changelog = target != Target::None;
@@ -280,12 +284,12 @@ fn pre_op_checked<L: AfrLocal>(
     mut s: Txn,
 ) -> Result<(), CallError> {
     if s.c.pending > 0 {
-        return put(cx, frame, State::Txn(s));
+        return put(r, cx, frame, State::Txn(s));
     }
     s.part &= !s.c.failed;
     s.failed |= s.c.failed;
     if s.part == 0 {
-        return finish(cx, frame, Reply::error(s.c.error()));
+        return finish(r, cx, frame, Reply::error(s.c.error()));
     }
     fop(r, cx, frame, s)
 }
@@ -310,7 +314,7 @@ fn fop<L: AfrLocal>(
         s.c = Count::start(wound, refused, err);
         s.failed |= refused;
         if wound > 0 {
-            return put(cx, frame, State::Txn(s));
+            return put(r, cx, frame, State::Txn(s));
         }
         s.part &= !refused;
         if !first || s.part == 0 {
@@ -339,7 +343,7 @@ pub(super) fn unwound<L: AfrLocal>(
                 s.failed |= bit(pos);
                 s.part &= !bit(pos);
                 if s.part == 0 {
-                    return finish(cx, frame, reply);
+                    return finish(r, cx, frame, reply);
                 }
                 return fop(r, cx, frame, s);
             }
@@ -353,7 +357,7 @@ pub(super) fn unwound<L: AfrLocal>(
             s.failed |= refused;
             s.phase = Phase::Fop;
             if wound > 0 {
-                return put(cx, frame, State::Txn(s));
+                return put(r, cx, frame, State::Txn(s));
             }
             fop_done(r, cx, frame, s)
         }
@@ -374,13 +378,13 @@ pub(super) fn unwound<L: AfrLocal>(
                 s.failed |= bit(pos);
             }
             if !s.c.record(pos, &reply) {
-                return put(cx, frame, State::Txn(s));
+                return put(r, cx, frame, State::Txn(s));
             }
             fop_done(r, cx, frame, s)
         }
         Phase::PostOp => {
             if !s.c.record(pos, &reply) {
-                return put(cx, frame, State::Txn(s));
+                return put(r, cx, frame, State::Txn(s));
             }
             done(r, cx, frame, s)
         }
@@ -397,7 +401,7 @@ fn fop_done<L: AfrLocal>(
     let survivors = s.part & !s.failed;
     if survivors == 0 || s.best.is_none() {
         // Failed everywhere: no post-op; a dirty mark stays for the heal to judge.
-        return finish(cx, frame, Reply::error(s.c.error()));
+        return finish(r, cx, frame, Reply::error(s.c.error()));
     }
     if s.failed == 0 && !s.dirtied || s.target == Target::None {
         return done(r, cx, frame, s);
@@ -420,7 +424,7 @@ fn fop_done<L: AfrLocal>(
     s.phase = Phase::PostOp;
     s.c = changelog_wind(r, cx, frame, &s, survivors, dict);
     if s.c.pending > 0 {
-        return put(cx, frame, State::Txn(s));
+        return put(r, cx, frame, State::Txn(s));
     }
     done(r, cx, frame, s)
 }
@@ -433,7 +437,7 @@ fn done<L: AfrLocal>(
     s: Txn,
 ) -> Result<(), CallError> {
     let Some((_, reply)) = s.best else {
-        return finish(cx, frame, Reply::error(s.c.error()));
+        return finish(r, cx, frame, Reply::error(s.c.error()));
     };
     let ok = s.part & !s.failed;
     let (g1, g2) = match (s.kind, reply.body) {
@@ -447,7 +451,10 @@ fn done<L: AfrLocal>(
                 postnewparent,
                 ..
             },
-        ) => (or(s.gfid, postoldparent.gfid), or(s.gfid2, postnewparent.gfid)),
+        ) => (
+            or(s.gfid, postoldparent.gfid),
+            or(s.gfid2, postnewparent.gfid),
+        ),
         (Kind::Entry, _) => (s.gfid, s.gfid2),
         _ => (or(s.gfid, reply_gfid(&reply)), Gfid::NULL),
     };
@@ -467,7 +474,7 @@ fn done<L: AfrLocal>(
         (Request::Open { loc, fd, .. }, _) => r.t.opened(fd, loc.gfid, ok),
         _ => {}
     }
-    finish(cx, frame, reply)
+    finish(r, cx, frame, reply)
 }
 
 fn or(a: Gfid, b: Gfid) -> Gfid {
