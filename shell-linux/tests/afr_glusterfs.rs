@@ -313,11 +313,11 @@ fn glusterfs_reads_the_copy_keelson_left_and_keelson_heals_what_glusterfs_left()
     {
         let _g = GlusterMount::start(&gfs, &dir);
         sh("echo one > gmnt/g", &dir);
-        chattr("+i", &[g.clone()]);
+        chattr("+i", std::slice::from_ref(&g));
         sh("echo two >> gmnt/g", &dir);
     }
     blamed(&dir, "g", 1);
-    chattr("-i", &[g.clone()]);
+    chattr("-i", std::slice::from_ref(&g));
     let m = KeelMount::start(&dir, "mount3.log");
     assert_eq!(fs::read(dir.join("mnt/g")).unwrap(), b"one\ntwo\n");
     healed(&dir, "g");

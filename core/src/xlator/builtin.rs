@@ -205,7 +205,7 @@ impl<'m> Builtin<'m> {
 
     /// As [`table`](Self::table), and `afr(node)` lends each `cluster/replicate` node the
     /// tables of a [`ReplicateArena`](super::replicate::ReplicateArena) (without, it keeps no
-    /// per-file state: see [`replicate`](super::replicate)). A replicate node with more than
+    /// per-file state: see the [replicate module](crate::xlator::replicate)). A replicate node with more than
     /// [`MAX_CHILDREN`](super::replicate::MAX_CHILDREN) children fails every fop ENOTSUP.
     pub fn table_with<const N: usize, const V: usize, const O: usize, const L: usize>(
         g: &Graph<'_, '_, V, O, L>,

@@ -619,7 +619,7 @@ impl Brick {
     }
 
     /// xattrop (translators.md §3.3): each name/value pair of `dict` (the core's
-    /// [`xattrop`](keelson_core::xlator::xattrop) layout) applied in order by posix's rule,
+    /// [`keelson_core::xlator::xattrop`] layout) applied in order by posix's rule,
     /// stopping at the first failure; the reply dict. The brick is served by one thread at a
     /// time, so each read-modify-write of a value is whole, as posix's per-inode xattrop lock
     /// makes it.

@@ -2,7 +2,7 @@
 //! what it knows about each file with a pending heal ([`FileState`]: which children are stale
 //! for which counter, when to try healing next), the children each open fd is open on
 //! ([`FdState`]), and the workspace of the one heal that runs at a time
-//! ([`HealWork`](super::heal::HealWork)).
+//! ([`HealWork`]).
 //!
 //! A full file table records nothing more: the changelog on the bricks still says what is
 //! stale, and the next lookup of the file finds it again once a slot is free.

@@ -84,7 +84,9 @@ pub(super) fn start<L: AfrLocal>(
     let targets = match req.fd() {
         // Release goes wherever the fd was opened, up or not, so no child keeps it.
         Some(fd) if release => r.t.fd(fd).map_or(r.up, |s| s.opened),
-        Some(fd) if !matches!(req, Request::Opendir { .. }) => r.fd_children(fd),
+        Some(fd) if !matches!(req, Request::Open { .. } | Request::Opendir { .. }) => {
+            r.fd_children(fd)
+        }
         _ => r.up,
     };
     if targets == 0 {

@@ -72,6 +72,11 @@
 //! Without an arena (`Builtin::table`), replicate still keeps the changelog on the bricks
 //! but keeps no per-file state: it cannot steer reads away from a stale child, and it heals
 //! nothing.
+//!
+//! **Capacities.** The state of each fop in flight lives in one of [`CALLS`] slots inside the
+//! translator (so frame locals stay small for every graph); a fop arriving while all are
+//! taken fails with EAGAIN. A heal's state is the arena's one workspace. Changelog dicts are
+//! written into the request buffer, which must have room for them (ENOBUFS otherwise).
 
 pub mod arena;
 pub mod changelog;
