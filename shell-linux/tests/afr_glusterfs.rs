@@ -332,14 +332,15 @@ fn a_brick_that_goes_away_is_child_down_and_healed_when_it_is_back() {
     fs::rename(dir.join("b1"), dir.join("b1.away")).unwrap();
     // Brick 1 is gone: the fops that reach it fail, it is CHILD_DOWN, the other takes all.
     sh(
-        "echo new > mnt/d/new && echo more >> mnt/d/kept && mkdir mnt/d/sub && rm mnt/d/kept",
+        "echo new > mnt/d/new && echo more >> mnt/d/kept && mkdir mnt/d/sub && rm mnt/d/kept \
+         && head -c 1000003 /dev/urandom > mnt/d/sub/big && ln -s ../new mnt/d/sub/link",
         &dir,
     );
     assert_eq!(fs::read(dir.join("b0/d/new")).unwrap(), b"new\n");
     let d0 = dir.join("b0/d");
     let entry = get(&d0, "trusted.afr.r-client-1").expect("d blames brick 1");
     assert_eq!(&entry[..8], &[0; 8], "entry operations only");
-    assert!(entry[11] >= 3, "new, sub and kept's removal: {entry:02x?}");
+    assert_eq!(entry[11], 3, "new, sub and kept's removal: {entry:02x?}");
     assert_eq!(get(&d0, "trusted.afr.dirty"), Some(ZERO.to_vec()));
 
     // Back: the next request finds it, CHILD_UP makes the heals due, they run after it.
