@@ -1,13 +1,17 @@
 //! GlusterFS translator graphs running fops (translators.md §3–§5): a chain of layers over
-//! storage/ram or a shell-served storage/posix, built from volfile text, then any sequence of
-//! fops, out-of-order completions, stale and misshapen completions. No panic, every reply fits
-//! its fop, every frame made unwinds exactly once and none is left after the last reply.
+//! storage/ram or a shell-served storage/posix, or over a cluster/replicate of two such
+//! leaves (with its heal tables), built from volfile text, then any sequence of fops,
+//! out-of-order completions, stale and misshapen completions, CHILD_DOWN/CHILD_UP to the
+//! replicate and background heals. No panic, every reply fits its fop, every frame made
+//! unwinds exactly once and none is left after the last reply.
 
 use std::fmt::Write;
 
 use keelson_core::xlator::args::{Body, Fd, Flock, Loc, Reply, Request, RequestBytes, Span, Xdata};
 use keelson_core::xlator::builtin::Builtin;
 use keelson_core::xlator::engine::{Engine, Output, Topology};
+use keelson_core::xlator::event::Event;
+use keelson_core::xlator::replicate::ReplicateArena;
 use keelson_core::xlator::frame::{Creds, FrameRef};
 use keelson_core::xlator::graph::AnyDirectory;
 use keelson_core::xlator::iatt::{Gfid, Iatt};
@@ -31,14 +35,26 @@ const PATHS: [&[u8]; 6] = [b"/", b"/a", b"/a/b", b"/c", b"/a/../c", b"//a/"];
 type Arena = RamArena<8, 12, 16, 4>;
 type Eng<'a, 'm> = Engine<'a, Builtin<'m>, 6, 3, 8>;
 
-/// The volfile for the first bytes: leaf kind, then up to 7 layers.
+/// The volfile for the first bytes: leaf kind, then up to 7 layers; with bit 4, the leaf is
+/// a cluster/replicate (`v0`) over two leaves (`l0`, `l1`, the second of the other kind with
+/// bit 5).
 fn volfile(inp: &mut Input<'_>) -> String {
     let head = inp.u8().unwrap_or(0);
     let mut s = String::new();
-    if head & 1 == 0 {
-        s += "volume v0\n type storage/ram\n option size-limit 4KB\nend-volume\n";
+    let leaf = |kind: u8, name: &str| {
+        if kind & 1 == 0 {
+            format!("volume {name}\n type storage/ram\n option size-limit 4KB\nend-volume\n")
+        } else {
+            format!("volume {name}\n type storage/posix\n option directory /b\nend-volume\n")
+        }
+    };
+    if head & 0x10 != 0 {
+        s += &leaf(head, "l0");
+        s += &leaf(head ^ (head >> 5 & 1), "l1");
+        s += "volume v0\n type cluster/replicate\n option afr-pending-xattr a,b\n\
+              subvolumes l0 l1\nend-volume\n";
     } else {
-        s += "volume v0\n type storage/posix\n option directory /b\nend-volume\n";
+        s += &leaf(head, "v0");
     }
     for i in 1..=usize::from(head >> 1 & 7) {
         let t = LAYERS[usize::from(inp.u8().unwrap_or(0)) % LAYERS.len()];
@@ -249,13 +265,21 @@ pub fn check(data: &[u8]) {
         return;
     }
     let topo = Topology::<16, 16>::from_graph(&g);
-    let mut arena = Box::new(Arena::new());
-    let mut one = Some(&mut *arena);
-    let Ok(mut table) = Builtin::table::<16, 16, 32, 16>(&g, 0, &mut |_, l, now| {
-        one.take().map(|a| RamFs::new(a, l, now))
-    }) else {
+    let mut arenas = [Box::new(Arena::new()), Box::new(Arena::new())];
+    let mut rams = arenas.iter_mut();
+    let mut afr = Box::new(ReplicateArena::<4, 4>::new());
+    let mut tables = Some(afr.tables());
+    let Ok(mut table) = Builtin::table_with::<16, 16, 32, 16>(
+        &g,
+        0,
+        &mut |_, l, now| rams.next().map(|a| RamFs::new(a, l, now)),
+        &mut |_| tables.take(),
+    ) else {
         panic!("table refused:\n{src}")
     };
+    // The replicate and its two children, when the graph has one.
+    let rep = (0..g.len()).find(|&i| g.children(i).count() == 2);
+    let kids: Vec<usize> = rep.map_or(Vec::new(), |r| g.children(r).collect());
     let mut store = vec![[0u8; 1024]; 4];
     let mut free: Vec<&mut [u8]> = store.iter_mut().map(|b| &mut b[..]).collect();
     let Ok(mut e) = Eng::new(topo.view(), &mut table) else {
@@ -265,7 +289,7 @@ pub fn check(data: &[u8]) {
     let mut now = 0u64;
     while !inp.0.is_empty() {
         now += u64::from(inp.u8().unwrap_or(0));
-        match inp.u8().unwrap_or(0) % 4 {
+        match inp.u8().unwrap_or(0) % 6 {
             0 | 1 => {
                 let Some(buf) = free.pop() else { continue };
                 let mut w = RequestBytes::new(buf);
@@ -288,6 +312,26 @@ pub fn check(data: &[u8]) {
                 let r = completion(&mut inp);
                 if e.handle_completion(now, f, r).is_ok() {
                     parked.swap_remove(i);
+                }
+            }
+            3 if rep.is_some() => {
+                let k = inp.u8().unwrap_or(0);
+                let event = if k & 1 == 0 {
+                    Event::ChildDown
+                } else {
+                    Event::ChildUp
+                };
+                if let (Some(r), Some(&c)) = (rep, kids.get(usize::from(k >> 1) % 2)) {
+                    e.notify(r, c, event);
+                }
+            }
+            4 => {
+                if let Some(bg) = e.next_background(now) {
+                    if let Some(buf) = free.pop() {
+                        if let Err(r) = e.handle_background(now, bg, buf) {
+                            free.push(r.buf);
+                        }
+                    }
                 }
             }
             _ => {}

@@ -387,6 +387,26 @@ pub enum Request {
     Releasedir {
         fd: Fd,
     },
+    /// An atomic read-modify-write of xattrs (§3.3): `flags` is a
+    /// [`xattrop::flags`](super::xattrop::flags) value, `dict` the name/value pairs in the
+    /// [`xattrop`](super::xattrop) dict layout; the reply's [`Body::Xattr`] is a dict of the
+    /// results in the same layout.
+    Xattrop {
+        loc: Loc,
+        flags: i32,
+        dict: Span,
+    },
+    /// xattrop on an open fd.
+    Fxattrop {
+        fd: Fd,
+        flags: i32,
+        dict: Span,
+    },
+    /// A translator-defined operation (`ipc(op, xdata)`); cluster/replicate's background heals
+    /// arrive as one.
+    Ipc {
+        op: i32,
+    },
 }
 
 impl Request {
@@ -432,6 +452,9 @@ impl Request {
             R::Lk { .. } => Fop::Lk,
             R::Release { .. } => Fop::Release,
             R::Releasedir { .. } => Fop::Releasedir,
+            R::Xattrop { .. } => Fop::Xattrop,
+            R::Fxattrop { .. } => Fop::Fxattrop,
+            R::Ipc { .. } => Fop::Ipc,
         }
     }
 
@@ -458,7 +481,8 @@ impl Request {
             | R::Opendir { loc, .. }
             | R::Setattr { loc, .. }
             | R::Inodelk { loc, .. }
-            | R::Entrylk { loc, .. } => Some(loc),
+            | R::Entrylk { loc, .. }
+            | R::Xattrop { loc, .. } => Some(loc),
             R::Rename { oldloc, .. } | R::Link { oldloc, .. } => Some(oldloc),
             _ => None,
         }
@@ -486,7 +510,8 @@ impl Request {
             | R::Finodelk { fd, .. }
             | R::Lk { fd, .. }
             | R::Release { fd }
-            | R::Releasedir { fd } => Some(fd),
+            | R::Releasedir { fd }
+            | R::Fxattrop { fd, .. } => Some(fd),
             _ => None,
         }
     }
@@ -514,6 +539,7 @@ impl Request {
             | R::Removexattr { name, .. }
             | R::Fremovexattr { name, .. } => s[2] = name,
             R::Inodelk { domain, .. } | R::Finodelk { domain, .. } => s[2] = domain,
+            R::Xattrop { dict, .. } | R::Fxattrop { dict, .. } => s[2] = dict,
             R::Entrylk {
                 domain, basename, ..
             } => {
@@ -573,7 +599,8 @@ pub enum Body {
     Readlink { path: Span, buf: Iatt },
     /// readdir, readdirp: the entries as [`Dirents`](super::dirent::Dirents) records.
     Entries { data: Span },
-    /// getxattr, fgetxattr: the value, or the NUL-separated names for a list.
+    /// getxattr, fgetxattr: the value, or the NUL-separated names for a list; xattrop,
+    /// fxattrop: the result dict.
     Xattr { value: Span },
     /// statfs.
     Statfs { buf: Statvfs },
@@ -635,6 +662,7 @@ impl Reply {
                     | Fop::Fsyncdir
                     | Fop::Release
                     | Fop::Releasedir
+                    | Fop::Ipc
             ),
             Body::Lookup { .. } => fop == Fop::Lookup,
             Body::Attr { .. } => matches!(fop, Fop::Stat | Fop::Fstat),
@@ -658,7 +686,10 @@ impl Reply {
             Body::Read { .. } => fop == Fop::Read,
             Body::Readlink { .. } => fop == Fop::Readlink,
             Body::Entries { .. } => matches!(fop, Fop::Readdir | Fop::Readdirp),
-            Body::Xattr { .. } => matches!(fop, Fop::Getxattr | Fop::Fgetxattr),
+            Body::Xattr { .. } => matches!(
+                fop,
+                Fop::Getxattr | Fop::Fgetxattr | Fop::Xattrop | Fop::Fxattrop
+            ),
             Body::Statfs { .. } => fop == Fop::Statfs,
             Body::Lock { .. } => fop == Fop::Lk,
         }

@@ -9,7 +9,8 @@
 //! | `debug/io-stats` | [`IoStats`] |
 //! | `features/locks` | [`Locks`] |
 //! | `performance/write-behind` | [`WriteBehind`] |
-//! | `cluster/distribute`, `cluster/replicate` | every fop fails ENOTSUP (not yet implemented) |
+//! | `cluster/replicate` | [`Replicate`], its per-file state in a [`ReplicateArena`](super::replicate::ReplicateArena) the caller gives per node ([`Builtin::table_with`]) |
+//! | `cluster/distribute` | every fop fails ENOTSUP (not yet implemented) |
 
 use core::fmt;
 
@@ -17,6 +18,7 @@ use heapless::Vec;
 
 use super::args::{errno, Reply, Request};
 use super::engine::{CallError, Ctx, Translator, Unwound};
+use super::event::Event;
 use super::frame::FrameRef;
 use super::graph::Graph;
 use super::iatt::Gfid;
@@ -24,6 +26,7 @@ use super::io_stats::IoStats;
 use super::locks::Locks;
 use super::options::Value;
 use super::ram::RamFs;
+use super::replicate::{self, AfrLocal, Replicate, Tables};
 use super::trace::Trace;
 use super::types::Kind;
 use super::write_behind::{Draining, WbLocal, WriteBehind};
@@ -47,6 +50,8 @@ pub enum Builtin<'m> {
     Locks(Locks),
     /// `performance/write-behind`.
     WriteBehind(WriteBehind),
+    /// `cluster/replicate`.
+    Replicate(Replicate<'m>),
     /// A type whose fops are not implemented: each fails with ENOTSUP.
     Unsupported,
 }
@@ -61,6 +66,20 @@ pub enum Local {
     Gfid(Gfid),
     /// write-behind: kept writes on their way down before a fop.
     Draining(Draining),
+    /// replicate: a fan-out, read, lookup, transaction or heal.
+    Afr(replicate::Local),
+}
+
+impl AfrLocal for Local {
+    fn afr(&mut self) -> Option<&mut replicate::Local> {
+        match self {
+            Local::Afr(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn from_afr(l: replicate::Local) -> Self {
+        Local::Afr(l)
+    }
 }
 
 impl WbLocal for Local {
@@ -107,6 +126,7 @@ impl Translator for Builtin<'_> {
             Builtin::IoStats(s) => s.call(cx, frame, req),
             Builtin::Locks(l) => l.call(cx, frame, req),
             Builtin::WriteBehind(w) => w.call(cx, frame, req),
+            Builtin::Replicate(r) => r.call(cx, frame, req),
             Builtin::Unsupported => cx.unwind(frame, Reply::error(errno::ENOTSUP)),
         }
     }
@@ -122,7 +142,21 @@ impl Translator for Builtin<'_> {
             Builtin::IoStats(s) => s.unwound(cx, frame, from),
             Builtin::Locks(l) => l.unwound(cx, frame, from),
             Builtin::WriteBehind(w) => w.unwound(cx, frame, from),
+            Builtin::Replicate(r) => r.unwound(cx, frame, from),
             _ => cx.unwind(frame, from.reply),
+        }
+    }
+
+    fn notify(&mut self, from: usize, event: Event) {
+        if let Builtin::Replicate(r) = self {
+            r.notify(from, event);
+        }
+    }
+
+    fn background(&self, now: u64) -> Option<Request> {
+        match self {
+            Builtin::Replicate(r) => r.background(now),
+            _ => None,
         }
     }
 }
@@ -166,6 +200,19 @@ impl<'m> Builtin<'m> {
         now: u64,
         arena: &mut dyn FnMut(usize, u64, u64) -> Option<RamFs<'m>>,
     ) -> Result<Vec<Builtin<'m>, N>, BuildError> {
+        Self::table_with(g, now, arena, &mut |_| None)
+    }
+
+    /// As [`table`](Self::table), and `afr(node)` lends each `cluster/replicate` node the
+    /// tables of a [`ReplicateArena`](super::replicate::ReplicateArena) (without, it keeps no
+    /// per-file state: see the [replicate module](crate::xlator::replicate)). A replicate node with more than
+    /// [`MAX_CHILDREN`](super::replicate::MAX_CHILDREN) children fails every fop ENOTSUP.
+    pub fn table_with<const N: usize, const V: usize, const O: usize, const L: usize>(
+        g: &Graph<'_, '_, V, O, L>,
+        now: u64,
+        arena: &mut dyn FnMut(usize, u64, u64) -> Option<RamFs<'m>>,
+        afr: &mut dyn FnMut(usize) -> Option<Tables<'m>>,
+    ) -> Result<Vec<Builtin<'m>, N>, BuildError> {
         let mut t = Vec::new();
         for i in 0..g.len() {
             let kind = g.xlator_type(i).map(|x| x.kind);
@@ -188,7 +235,12 @@ impl<'m> Builtin<'m> {
                     };
                     Builtin::WriteBehind(WriteBehind::new(window))
                 }
-                Some(Kind::Distribute | Kind::Replicate) | None => Builtin::Unsupported,
+                Some(Kind::Replicate) => {
+                    let tables = afr(i).unwrap_or_default();
+                    Replicate::from_graph(g, i, tables)
+                        .map_or(Builtin::Unsupported, Builtin::Replicate)
+                }
+                Some(Kind::Distribute) | None => Builtin::Unsupported,
             };
             t.push(b)
                 .map_err(|_| BuildError::Capacity { needed: g.len() })?;

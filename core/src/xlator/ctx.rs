@@ -153,6 +153,29 @@ impl<'a, L: Default> Ctx<'_, 'a, L> {
         Ok(span)
     }
 
+    /// How many bytes of `frame`'s stack buffer are request bytes now.
+    pub fn request_len(&self, frame: FrameRef) -> Result<usize, CallError> {
+        Ok(self.stack_of(frame)?.req_len)
+    }
+
+    /// Moves the end of the request bytes of `frame`'s stack to `len` (within the buffer): a
+    /// translator that winds a call with bytes a child just returned (a heal writing what it
+    /// read, or naming the entries it listed) keeps them as request bytes by moving the end
+    /// past them, and later drops them by moving it back.
+    pub fn set_request_len(&mut self, frame: FrameRef, len: usize) -> Result<(), CallError> {
+        let f = self.pool.get(frame).ok_or(CallError::Stale)?;
+        let s = self
+            .stacks
+            .get_mut(usize::from(f.stack))
+            .ok_or(CallError::Stale)?;
+        let cap = s.buf.as_deref().map_or(0, <[u8]>::len);
+        if len > cap || u32::try_from(len).is_err() {
+            return Err(CallError::BufferFull { needed: len });
+        }
+        s.req_len = len;
+        Ok(())
+    }
+
     /// STACK_WIND (cookie = the new frame) to `child`.
     pub fn wind(
         &mut self,

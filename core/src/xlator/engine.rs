@@ -9,6 +9,7 @@ use core::fmt;
 use heapless::Deque;
 
 use super::args::{errno, Reply, Request};
+use super::event::Event;
 use super::fop::Fop;
 use super::frame::{Creds, Frame, FrameRef, Pool, Stack, StackRef, State};
 
@@ -277,6 +278,20 @@ pub trait Translator {
     ) -> Result<(), CallError> {
         cx.unwind(frame, from.reply)
     }
+
+    /// `notify(this, event, from)`: an event from graph node `from` (CHILD_UP and CHILD_DOWN
+    /// from a child, as [`Engine::notify`] delivers them). Default: nothing.
+    fn notify(&mut self, from: usize, event: Event) {
+        let _ = (from, event);
+    }
+
+    /// Work of its own the translator wants run now (a heal): the request for the root frame
+    /// of a background stack at this translator. Asking commits to nothing: the same work is
+    /// offered until it runs. Default: none.
+    fn background(&self, now: u64) -> Option<Request> {
+        let _ = now;
+        None
+    }
 }
 
 impl<T: Translator + ?Sized> Translator for &mut T {
@@ -297,6 +312,22 @@ impl<T: Translator + ?Sized> Translator for &mut T {
     ) -> Result<(), CallError> {
         (**self).unwound(cx, frame, from)
     }
+    fn notify(&mut self, from: usize, event: Event) {
+        (**self).notify(from, event)
+    }
+    fn background(&self, now: u64) -> Option<Request> {
+        (**self).background(now)
+    }
+}
+
+/// Background work a translator asked for ([`Engine::next_background`]): run it with
+/// [`Engine::handle_background`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Background {
+    /// The translator whose work it is (the root frame runs there).
+    pub xl: usize,
+    /// The root frame's request.
+    pub req: Request,
 }
 
 /// The engine: translators indexed by graph node, a pool of `F` frames, `S` stacks and an
@@ -395,6 +426,64 @@ impl<'a, X: Translator, const F: usize, const S: usize, const E: usize> Engine<'
         buf: &'a mut [u8],
         req_len: usize,
     ) -> Result<StackRef, Rejected<'a>> {
+        let top = self.topo.top() as u16;
+        self.start(now, creds, req, buf, req_len, top)
+    }
+
+    /// Delivers `event` from node `from` to translator `to` (its `notify`). The shell
+    /// forwards here every notice the graph's activation and its later
+    /// [`child_event`](super::graph::Graph::child_event)s address to a translator, so that
+    /// cluster translators learn which children are up.
+    pub fn notify(&mut self, to: usize, from: usize, event: Event) {
+        if let Some(x) = self.xls.get_mut(to) {
+            x.notify(from, event);
+        }
+    }
+
+    /// The first translator's background work due at `now`, if any. The shell runs it with
+    /// [`handle_background`](Self::handle_background), polls its reply like any other, and
+    /// asks again until there is none (each run either finishes the work or defers it).
+    pub fn next_background(&self, now: u64) -> Option<Background> {
+        self.xls
+            .iter()
+            .enumerate()
+            .find_map(|(xl, x)| x.background(now).map(|req| Background { xl, req }))
+    }
+
+    /// create_frame for background work: a new stack (root credentials) whose root frame is
+    /// at `bg.xl`, with `buf` as its buffer (no request bytes). Its reply comes out of
+    /// [`poll_reply`](Self::poll_reply) as any request's does.
+    pub fn handle_background(
+        &mut self,
+        now: u64,
+        bg: Background,
+        buf: &'a mut [u8],
+    ) -> Result<StackRef, Rejected<'a>> {
+        // A translator the graph does not have is refused like a request past its bytes.
+        let Some(at) = u16::try_from(bg.xl)
+            .ok()
+            .filter(|&x| usize::from(x) < self.topo.len())
+        else {
+            return Err(Rejected {
+                error: SubmitError::Span {
+                    end: bg.xl as u64,
+                    len: self.topo.len(),
+                },
+                buf,
+            });
+        };
+        self.start(now, Creds::default(), bg.req, buf, 0, at)
+    }
+
+    fn start(
+        &mut self,
+        now: u64,
+        creds: Creds,
+        req: Request,
+        buf: &'a mut [u8],
+        req_len: usize,
+        top: u16,
+    ) -> Result<StackRef, Rejected<'a>> {
         let len = req_len.min(buf.len());
         let bad = req
             .spans()
@@ -421,7 +510,6 @@ impl<'a, X: Translator, const F: usize, const S: usize, const E: usize> Engine<'
             });
         };
         let si16 = si as u16;
-        let top = self.topo.top() as u16;
         let mut pool = Pool {
             frames: &mut self.frames,
             free: &mut self.free,

@@ -26,6 +26,9 @@
 //! - [`trace`]: `debug/trace`'s lines (§5.1). [`io_stats`]: `debug/io-stats` counters and dump.
 //! - [`locks`]: `features/locks`: inodelk, entrylk and lk, EAGAIN or FIFO waits (§5.7).
 //! - [`write_behind`]: `performance/write-behind`: lied writes, deferred errors (§5.5).
+//! - [`replicate`]: `cluster/replicate` (AFR): changelog transactions, read-child choice, child
+//!   events and background self-heal (§5.4).
+//! - [`xattrop`]: xattrop's dict layout and posix's rule for applying it (§3.3).
 //! - [`dht_hash`]: `gf_dm_hashfn`, DHT's name hash (§5.3).
 //! - [`handle`]: storage/posix's on-disk names: [`Gfid`], `.glusterfs` handles, gfid2path keys.
 //!
@@ -62,11 +65,13 @@ pub mod options;
 pub mod ram;
 pub mod ram_store;
 mod ram_xattr;
+pub mod replicate;
 pub mod topology;
 pub mod trace;
 pub mod types;
 pub mod volfile;
 pub mod write_behind;
+pub mod xattrop;
 
 pub use args::{Reply, Request};
 pub use engine::Engine;

@@ -63,6 +63,34 @@ impl<'m> RamFs<'m> {
         self.st.fds.iter().filter(|f| f.used).count()
     }
 
+    /// The attributes of the object `gfid` (for inspection: tests, tools).
+    pub fn stat_of(&self, gfid: &Gfid) -> Option<Iatt> {
+        self.st.by_gfid(gfid).map(|i| self.st.iatt(i))
+    }
+
+    /// Reads the data of `gfid` at `offset` into `out`; the byte count (inspection).
+    pub fn read_of(&self, gfid: &Gfid, offset: u64, out: &mut [u8]) -> Option<usize> {
+        let i = self.st.by_gfid(gfid)?;
+        self.st.read(i, offset, out).ok()
+    }
+
+    /// The value of xattr `name` of `gfid` (inspection).
+    pub fn xattr_of(&self, gfid: &Gfid, name: &[u8]) -> Option<&[u8]> {
+        let i = self.st.by_gfid(gfid)?;
+        self.st
+            .xattrs
+            .iter()
+            .find(|x| x.used && x.ino == i && x.name == name)
+            .map(|x| &x.value[..])
+    }
+
+    /// The gfid of `name` in directory `dir` (inspection).
+    pub fn child_of(&self, dir: &Gfid, name: &[u8]) -> Option<Gfid> {
+        let d = self.st.by_gfid(dir)?;
+        let (_, i) = self.st.child(d, name)?;
+        self.st.inode(i).ok().map(|n| n.gfid)
+    }
+
     /// Answers `req` on `frame` and unwinds.
     pub fn call<L: Default>(
         &mut self,
@@ -823,6 +851,15 @@ impl<'m> RamFs<'m> {
                 self.st.unbind(fd);
                 Ok(Reply::ok(0, Body::Empty))
             }
+            R::Xattrop { loc, flags, dict } => {
+                let i = self.resolve(cx, f, &loc)?;
+                self.xattrop(cx, f, i, flags, dict)
+            }
+            R::Fxattrop { fd, flags, dict } => {
+                let i = self.by_fd(fd)?;
+                self.xattrop(cx, f, i, flags, dict)
+            }
+            R::Ipc { .. } => Err(errno::ENOTSUP),
         }
     }
 }

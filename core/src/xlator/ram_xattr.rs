@@ -1,11 +1,13 @@
 //! `storage/ram`'s extended attributes: getxattr (one value, or the NUL-separated name list
-//! when no name is given), setxattr with XATTR_CREATE/XATTR_REPLACE, removexattr.
+//! when no name is given), setxattr with XATTR_CREATE/XATTR_REPLACE, removexattr, and
+//! xattrop by posix's rule ([`xattrop::apply`]).
 
 use super::args::{errno, Body, Reply, Span};
 use super::engine::Ctx;
 use super::frame::FrameRef;
 use super::ram::RamFs;
-use super::ram_store::{Res, XATTR_NAME_MAX};
+use super::ram_store::{Res, XATTR_NAME_MAX, XATTR_VALUE_MAX};
+use super::xattrop::{self, DictWriter, Store};
 
 const XATTR_CREATE: i32 = 1;
 const XATTR_REPLACE: i32 = 2;
@@ -127,5 +129,80 @@ impl RamFs<'_> {
         x.used = false;
         self.touch(i, cx.now(), false);
         Ok(Reply::ok(0, Body::Empty))
+    }
+
+    /// xattrop: each pair of the request dict applied in order (the first failure stops,
+    /// earlier pairs stay applied), the results as a dict in the reply area.
+    pub(super) fn xattrop<L: Default>(
+        &mut self,
+        cx: &mut Ctx<'_, '_, L>,
+        f: FrameRef,
+        i: u16,
+        op: i32,
+        dict: Span,
+    ) -> Res<Reply> {
+        self.st.inode(i)?;
+        let now = cx.now();
+        let (req, area, base) = cx.split(f).map_err(|_| errno::EIO)?;
+        let pairs = dict.get(req).ok_or(errno::EINVAL)?;
+        let mut w = DictWriter::new(area);
+        let mut touched = false;
+        for pair in xattrop::entries(pairs) {
+            let (name, value) = pair.map_err(|_| errno::EINVAL)?;
+            if name.is_empty() {
+                return Err(errno::EINVAL);
+            }
+            let slot = self
+                .st
+                .xattrs
+                .iter()
+                .position(|x| x.used && x.ino == i && x.name == name);
+            let old = slot
+                .and_then(|s| self.st.xattrs.get(s))
+                .map(|x| &x.value[..]);
+            let mut out = [0u8; XATTR_VALUE_MAX];
+            let a = xattrop::apply(op, old, value, &mut out)?;
+            let stored: Option<&[u8]> = match a.store {
+                Store::Nothing => None,
+                Store::Out(n) => Some(out.get(..n).unwrap_or_default()),
+                Store::Request => Some(value),
+            };
+            if let Some(v) = stored {
+                let v = heapless::Vec::from_slice(v).map_err(|_| errno::ENOSPC)?;
+                let name = heapless::Vec::from_slice(name).map_err(|_| errno::ERANGE)?;
+                let s = match slot {
+                    Some(s) => s,
+                    None => self
+                        .st
+                        .xattrs
+                        .iter()
+                        .position(|x| !x.used)
+                        .ok_or(errno::ENOSPC)?,
+                };
+                let x = self.st.xattrs.get_mut(s).ok_or(errno::ENOSPC)?;
+                x.used = true;
+                x.ino = i;
+                x.name = name;
+                x.value = v;
+                touched = true;
+            }
+            if let Some(n) = a.reply {
+                w.put(name, out.get(..n).unwrap_or_default())
+                    .map_err(|_| errno::ERANGE)?;
+            }
+        }
+        let len = w.len();
+        if touched {
+            self.touch(i, now, false);
+        }
+        Ok(Reply::ok(
+            0,
+            Body::Xattr {
+                value: Span {
+                    off: base,
+                    len: len as u32,
+                },
+            },
+        ))
     }
 }

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use keelson_core::xlator::handle::{self, Gfid, GFID_XATTR, HANDLE_DIR};
 use keelson_core::xlator::iatt::{valid, IaType, Iatt, Statvfs};
+use keelson_core::xlator::xattrop;
 
 /// An object's attributes as storage/posix reports them (`struct iatt`, §6), from its
 /// backend `lstat`: the inode number comes from the gfid, a non-directory's link count leaves
@@ -615,6 +616,49 @@ impl Brick {
             return Err(errno(libc::ENODATA));
         }
         xattr::remove(&path, name)
+    }
+
+    /// xattrop (translators.md §3.3): each name/value pair of `dict` (the core's
+    /// [`keelson_core::xlator::xattrop`] layout) applied in order by posix's rule,
+    /// stopping at the first failure; the reply dict. The brick is served by one thread at a
+    /// time, so each read-modify-write of a value is whole, as posix's per-inode xattrop lock
+    /// makes it.
+    pub fn xattrop(&self, gfid: &Gfid, op: i32, dict: &[u8]) -> io::Result<Vec<u8>> {
+        let path = self.path_of(gfid)?;
+        let mut reply = vec![0u8; dict.len()];
+        let mut w = xattrop::DictWriter::new(&mut reply);
+        for pair in xattrop::entries(dict) {
+            let (name, value) = pair.map_err(|_| errno(libc::EINVAL))?;
+            let name = std::str::from_utf8(name).map_err(|_| errno(libc::EINVAL))?;
+            if name.is_empty() || handle::is_internal_xattr(name) {
+                return Err(errno(libc::EPERM));
+            }
+            let old = xattr::get(&path, name)?;
+            let mut out = vec![0u8; value.len()];
+            let a = xattrop::apply(op, old.as_deref(), value, &mut out).map_err(errno)?;
+            match a.store {
+                xattrop::Store::Nothing => {}
+                xattrop::Store::Out(n) => xattr::set(&path, name, &out[..n], false)?,
+                xattrop::Store::Request => xattr::set(&path, name, value, false)?,
+            }
+            if let Some(n) = a.reply {
+                w.put(name.as_bytes(), &out[..n])
+                    .map_err(|_| errno(libc::ERANGE))?;
+            }
+        }
+        let n = w.len();
+        reply.truncate(n);
+        Ok(reply)
+    }
+
+    /// Whether the brick is still there: its directory and the root handle in it (a brick
+    /// whose file system went away, or that was moved, is not).
+    pub fn alive(&self) -> bool {
+        fs::symlink_metadata(self.handle(&Gfid::ROOT)).is_ok()
+            && xattr::get(&self.root, GFID_XATTR)
+                .ok()
+                .flatten()
+                .is_some_and(|v| v == Gfid::ROOT.0)
     }
 
     /// The xattr names a client sees (without posix's own gfid xattrs).

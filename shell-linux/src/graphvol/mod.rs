@@ -9,6 +9,14 @@
 //! - [`posix`]: the storage/posix leaf, answering the engine's [`Output::Io`] from a brick;
 //! - [`owned`]: the engine together with the tables and buffer it borrows.
 //!
+//! **cluster/replicate.** Each replicate node gets its per-file tables ([`owned::AfrArena`]).
+//! A brick whose fop fails in a way that may mean it is gone is checked; found gone, its leaf
+//! answers ENOTCONN and CHILD_DOWN goes up the graph to the translators above it
+//! ([`Engine::notify`](keelson_core::xlator::engine::Engine::notify)); a down brick is
+//! checked again before each request and every second, and CHILD_UP follows when it is back.
+//! After each request, and every second, the background work the engine offers (replicate's
+//! heals) runs to the end, one stack at a time, before the next request.
+//!
 //! One request runs at a time (the engine is behind a lock; FUSE's threads take turns), with
 //! one preallocated buffer, so the engine path allocates nothing per fop (the brick's own
 //! calls still build paths). Large reads and writes are split into [`CHUNK`]-byte fops.
@@ -26,8 +34,8 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keelson_core::xlator::args::{
     errno, set, Body, BufferFull, Fd, Loc, Reply, Request, RequestBytes, Span, Xdata,
@@ -35,6 +43,7 @@ use keelson_core::xlator::args::{
 use keelson_core::xlator::builtin::Builtin;
 use keelson_core::xlator::dirent::Dirents;
 use keelson_core::xlator::engine::{Output, Stats, Topology};
+use keelson_core::xlator::event::Event;
 use keelson_core::xlator::frame::Creds;
 use keelson_core::xlator::handle::Gfid;
 use keelson_core::xlator::iatt::{IaType, Iatt, Statvfs};
@@ -60,6 +69,12 @@ pub const MAX_XLATORS: usize = 256;
 /// The stack of the thread that builds the engine.
 const BUILD_STACK: usize = 64 << 20;
 
+/// How often down bricks are checked and due heals run without a request.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Most background runs one pass makes (each heals one file; a failed one waits its retry).
+const BACKGROUND_MAX: usize = 1024;
+
 /// The tracing target of lines translators write (`debug/trace`): `xlator::trace`, with the
 /// translator's name in the `xlator` field.
 pub const TRACE_TARGET: &str = "xlator::trace";
@@ -79,6 +94,62 @@ struct State {
     leaves: Vec<Option<Leaf>>,
     /// A request never finished: the buffer is lost inside the engine, every fop fails.
     broken: bool,
+    /// The graph's shape, for child events.
+    shape: Shape,
+    /// By node: up, as its parents last heard.
+    up: Vec<bool>,
+}
+
+/// Each node's children and parents, and whether it is an aggregator (up while any child is).
+struct Shape {
+    children: Vec<Vec<usize>>,
+    parents: Vec<Vec<usize>>,
+    cluster: Vec<bool>,
+}
+
+impl State {
+    /// Recomputes every node's state from its leaves (children come before parents in a
+    /// volfile) and tells each parent of a node that changed.
+    fn propagate(&mut self) {
+        for i in 0..self.up.len() {
+            let kids = self.shape.children.get(i).map_or(&[][..], |c| &c[..]);
+            let now = match self.leaves.get(i).and_then(Option::as_ref) {
+                Some(leaf) => !leaf.is_down(),
+                None if kids.is_empty() => true,
+                None if self.shape.cluster.get(i) == Some(&true) => {
+                    kids.iter().any(|&c| self.up.get(c) == Some(&true))
+                }
+                None => kids.first().is_none_or(|&c| self.up.get(c) == Some(&true)),
+            };
+            if self.up.get(i) == Some(&now) {
+                continue;
+            }
+            if let Some(u) = self.up.get_mut(i) {
+                *u = now;
+            }
+            let event = if now {
+                Event::ChildUp
+            } else {
+                Event::ChildDown
+            };
+            for &p in self.shape.parents.get(i).map_or(&[][..], |p| &p[..]) {
+                self.owned.engine().notify(p, i, event);
+            }
+        }
+    }
+
+    /// Checks the bricks that are down; true when one came back.
+    fn probe(&mut self) -> bool {
+        let mut any = false;
+        for leaf in self.leaves.iter_mut().flatten().filter(|l| l.is_down()) {
+            any |= leaf.check();
+        }
+        if any {
+            tracing::info!("a brick is back: CHILD_UP");
+            self.propagate();
+        }
+        any
+    }
 }
 
 struct Shared {
@@ -229,15 +300,36 @@ impl GraphVolume {
         }
         // The table and the engine are built by value (fixed arrays, a few MiB in a debug
         // build before they reach the heap): on a thread whose stack has room for them.
+        let kinds: Vec<Option<Kind>> = (0..g.len())
+            .map(|i| g.xlator_type(i).map(|t| t.kind))
+            .collect();
+        let afr_nodes = kinds
+            .iter()
+            .filter(|k| **k == Some(Kind::Replicate))
+            .count();
+        let shape = Shape {
+            children: (0..g.len()).map(|i| g.children(i).collect()).collect(),
+            parents: (0..g.len()).map(|i| g.parents(i).collect()).collect(),
+            cluster: kinds
+                .iter()
+                .map(|k| matches!(k, Some(Kind::Replicate | Kind::Distribute)))
+                .collect(),
+        };
         let build = || -> Result<Owned, GraphVolumeError> {
-            let table = Builtin::table::<MAX_XLATORS, _, _, _>(g, now(), &mut |_, _, _| None)
+            Owned::new(Topology::from_graph(g), afr_nodes, BUF_LEN, |lend| {
+                let table = Builtin::table_with::<MAX_XLATORS, _, _, _>(
+                    g,
+                    now(),
+                    &mut |_, _, _| None,
+                    &mut |_| lend(),
+                )
                 .map_err(|e| err(e.to_string()))?;
-            Owned::new(
-                Topology::from_graph(g),
-                table.into_iter().collect(),
-                BUF_LEN,
-            )
-            .map_err(|e| err(e.to_string()))
+                Ok::<_, GraphVolumeError>(table.into_iter().collect())
+            })
+            .map_err(|e| match e {
+                owned::OwnedError::Table(e) => e,
+                owned::OwnedError::Engine(e) => err(e.to_string()),
+            })
         };
         let owned = std::thread::scope(|s| {
             std::thread::Builder::new()
@@ -248,17 +340,76 @@ impl GraphVolume {
                 .join()
                 .unwrap_or_else(|_| Err(err("building the graph panicked".into())))
         })?;
-        Ok(GraphVolume {
+        let n = leaves.len();
+        let gv = GraphVolume {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     owned,
                     leaves,
                     broken: false,
+                    shape,
+                    up: vec![true; n],
                 }),
                 xlators,
                 next_fd: AtomicU64::new(1),
             }),
-        })
+        };
+        if afr_nodes > 0 {
+            let weak = Arc::downgrade(&gv.shared);
+            std::thread::Builder::new()
+                .name("graph-heal".into())
+                .spawn(move || tick(weak))
+                .map_err(|e| err(format!("cannot start the heal thread: {e}")))?;
+        }
+        Ok(gv)
+    }
+
+    /// Checks down bricks and runs the background work that is due (replicate's heals).
+    fn background(&self, st: &mut State) {
+        st.probe();
+        for _ in 0..BACKGROUND_MAX {
+            if st.broken {
+                return;
+            }
+            let t = now();
+            let Some(bg) = st.owned.engine().next_background(t) else {
+                return;
+            };
+            let Some(buf) = st.owned.take_buf() else {
+                return;
+            };
+            if let Err(r) = st.owned.engine().handle_background(t, bg, buf) {
+                st.owned.put_buf(r.buf);
+                return;
+            }
+            self.drain(st, Creds::default());
+            let Some(c) = st.owned.engine().poll_reply() else {
+                st.broken = true;
+                tracing::error!("a background heal left no reply; every fop fails from now on");
+                return;
+            };
+            let name = self.shared.xlators.get(bg.xl).map_or("?", |x| &x.name);
+            if c.reply.op_ret < 0 {
+                tracing::info!(xlator = name, "heal deferred: errno {}", c.reply.op_errno);
+            } else {
+                tracing::info!(xlator = name, "healed a file");
+            }
+            st.owned.put_buf(c.buf);
+        }
+    }
+
+    /// Files with a heal pending, over every cluster/replicate translator.
+    pub fn pending_heals(&self) -> usize {
+        let st = self.lock();
+        st.owned
+            .engine_ref()
+            .translators()
+            .iter()
+            .map(|b| match b {
+                Builtin::Replicate(r) => r.pending_heals(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// The graph's translators, by node (file order).
@@ -338,6 +489,9 @@ impl GraphVolume {
                 "the translator graph stopped answering; remount",
             ));
         }
+        if st.leaves.iter().flatten().any(Leaf::is_down) {
+            st.probe();
+        }
         let Some(buf) = st.owned.take_buf() else {
             st.broken = true;
             return Err(io::Error::from_raw_os_error(errno::EIO));
@@ -375,6 +529,7 @@ impl GraphVolume {
             Err(shape())
         };
         st.owned.put_buf(c.buf);
+        self.background(st);
         r
     }
 
@@ -395,19 +550,44 @@ impl GraphVolume {
                 } => {
                     let eng = st.owned.engine();
                     let req_len = eng.request_len(stack).unwrap_or(0);
+                    let mut gone = false;
                     let reply = match (
                         st.leaves.get_mut(xl).and_then(Option::as_mut),
                         eng.buffer(stack),
                     ) {
-                        (Some(leaf), Some(buf)) => leaf.serve(req, buf, req_len, creds),
+                        (Some(leaf), Some(buf)) => {
+                            let r = leaf.serve(req, buf, req_len, creds);
+                            if r.op_ret < 0 && Leaf::may_be_gone(r.op_errno) && !leaf.is_down() {
+                                gone = leaf.check();
+                            }
+                            r
+                        }
                         _ => Reply::error(errno::EIO),
                     };
+                    if gone {
+                        let name = self.shared.xlators.get(xl).map_or("?", |x| &x.name);
+                        tracing::warn!(xlator = name, "the brick is gone: CHILD_DOWN");
+                        st.propagate();
+                    }
                     if let Err(e) = st.owned.engine().handle_completion(now(), frame, reply) {
                         tracing::error!(xlator = xl, "completing {:?}: {e}", req.fop());
                     }
                 }
             }
         }
+    }
+}
+
+/// Every [`TICK`] while the volume lives: down bricks checked, due heals run.
+fn tick(shared: Weak<Shared>) {
+    loop {
+        std::thread::sleep(TICK);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let gv = GraphVolume { shared };
+        let mut guard = gv.lock();
+        gv.background(&mut guard);
     }
 }
 

@@ -3,7 +3,10 @@
 //! data, link targets, xattr values, directory entries) written into the reply area of the
 //! request buffer, and the iatts posix reports (`preparent`/`postparent`, `prebuf`/`postbuf`).
 //!
-//! Posix is synchronous, so every call is answered before the engine runs on. An fd is the
+//! Posix is synchronous, so every call is answered before the engine runs on. xattrop and
+//! fxattrop apply the core's rule ([`keelson_core::xlator::xattrop`]) to the brick's xattrs.
+//! A brick found gone (its root handle missing after a failure) is down: its fops fail with
+//! ENOTCONN until a check finds it back; the graph volume turns both into CHILD_DOWN/CHILD_UP. An fd is the
 //! originator's number; the leaf keeps, per fd, the object's gfid, the open file (one `open`
 //! per fd instead of one per read or write) and, for a directory being listed, the listing
 //! taken at its first readdir (the cookies of later readdirs index it).
@@ -43,11 +46,12 @@ struct Open {
     listing: Option<Vec<DirEntry>>,
 }
 
-/// A posix node: its brick and open fds.
+/// A posix node: its brick and open fds, and whether the brick is gone (CHILD_DOWN).
 #[derive(Debug)]
 pub struct Leaf {
     brick: Brick,
     fds: HashMap<u64, Open>,
+    down: bool,
 }
 
 /// The request bytes and the reply area of one call.
@@ -87,7 +91,31 @@ impl Leaf {
         Leaf {
             brick,
             fds: HashMap::new(),
+            down: false,
         }
+    }
+
+    /// Whether the brick was found gone (its leaf answers ENOTCONN until it is back).
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
+
+    /// Checks the brick after a failure that may mean it went away (an errno a missing or
+    /// unmounted directory gives), or while it is down whether it came back; true when the
+    /// state changed.
+    pub fn check(&mut self) -> bool {
+        let alive = self.brick.alive();
+        let changed = alive == self.down;
+        self.down = !alive;
+        changed
+    }
+
+    /// Whether a failure with `errno` may mean the brick itself is gone.
+    pub fn may_be_gone(errno: i32) -> bool {
+        matches!(
+            errno,
+            errno::ENOENT | errno::ESTALE | errno::EIO | errno::ENOTCONN | libc::ENODEV
+        )
     }
 
     /// Open fds (for checks: every open is released).
@@ -96,7 +124,11 @@ impl Leaf {
     }
 
     /// Answers `req`, whose bytes are `buf[..req_len]`; the rest of `buf` is the reply area.
+    /// While the brick is down every fop but release fails with ENOTCONN.
     pub fn serve(&mut self, req: Request, buf: &mut [u8], req_len: usize, creds: Creds) -> Reply {
+        if self.down && !matches!(req, Request::Release { .. } | Request::Releasedir { .. }) {
+            return Reply::error(errno::ENOTCONN);
+        }
         let at = req_len.min(buf.len());
         let (req_bytes, area) = buf.split_at_mut(at);
         let mut b = Bufs {
@@ -313,6 +345,13 @@ impl Leaf {
         };
         let value = b.put(&value)?;
         Ok(Reply::ok(value.len as i32, Body::Xattr { value }))
+    }
+
+    fn xattrop(&self, b: &mut Bufs<'_>, gfid: &Gfid, op: i32, dict: Span) -> Res<Reply> {
+        let pairs = b.bytes(dict)?.to_vec();
+        let out = self.brick.xattrop(gfid, op, &pairs).map_err(os)?;
+        let value = b.put(&out)?;
+        Ok(Reply::ok(0, Body::Xattr { value }))
     }
 
     fn dispatch(&mut self, req: Request, b: &mut Bufs<'_>, creds: &Creds) -> Res<Reply> {
@@ -627,8 +666,16 @@ impl Leaf {
                 self.fds.remove(&fd.0);
                 Ok(Reply::ok(0, Body::Empty))
             }
-            // Fops the core learns later (xattrop for replicate, ...) are refused until this
-            // leaf answers them, rather than breaking the build of the shell.
+            R::Xattrop { loc, flags, dict } => {
+                let g = self.resolve(b, &loc)?;
+                self.xattrop(b, &g, flags, dict)
+            }
+            R::Fxattrop { fd, flags, dict } => {
+                let g = self.open(fd)?.gfid;
+                self.xattrop(b, &g, flags, dict)
+            }
+            // Fops posix has no use for (ipc), or that the core learns later, are refused
+            // rather than breaking the build of the shell.
             #[allow(unreachable_patterns)]
             _ => Err(errno::ENOTSUP),
         }
