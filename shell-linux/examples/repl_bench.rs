@@ -14,12 +14,11 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keelson_core::nbd::wire::transmission::Command as Cmd;
@@ -27,7 +26,10 @@ use keelson_linux::nbd::{Endpoint, ExportTable, FileBackend, Server};
 
 #[path = "common/nbd_client.rs"]
 mod nbd_client;
+#[path = "common/proxy.rs"]
+mod proxy;
 use nbd_client::{connect, expect_reply, header};
+use proxy::Proxy;
 
 const MIB: usize = 1 << 20;
 
@@ -56,62 +58,6 @@ impl Drop for Kill {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A TCP forwarder that counts bytes and can cut its connections.
-struct Proxy {
-    up: Arc<AtomicBool>,
-    bytes: Arc<AtomicU64>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(routes: [(u16, u16); 2]) -> Proxy {
-        let up = Arc::new(AtomicBool::new(true));
-        let bytes = Arc::new(AtomicU64::new(0));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        for (listen, target) in routes {
-            let l = TcpListener::bind(("127.0.0.1", listen)).unwrap();
-            let (up, bytes, conns) = (up.clone(), bytes.clone(), conns.clone());
-            std::thread::spawn(move || {
-                for c in l.incoming().flatten() {
-                    if !up.load(Ordering::SeqCst) {
-                        continue;
-                    }
-                    let Ok(t) = TcpStream::connect(("127.0.0.1", target)) else {
-                        continue;
-                    };
-                    let _ = (c.set_nodelay(true), t.set_nodelay(true));
-                    conns
-                        .lock()
-                        .unwrap()
-                        .extend([c.try_clone().unwrap(), t.try_clone().unwrap()]);
-                    for (mut a, mut b) in [(c.try_clone().unwrap(), t.try_clone().unwrap()), (t, c)]
-                    {
-                        let bytes = bytes.clone();
-                        std::thread::spawn(move || {
-                            let mut buf = vec![0u8; 1 << 16];
-                            while let Ok(n) = a.read(&mut buf) {
-                                if n == 0 || b.write_all(&buf[..n]).is_err() {
-                                    break;
-                                }
-                                bytes.fetch_add(n as u64, Ordering::Relaxed);
-                            }
-                            let _ = (a.shutdown(Shutdown::Both), b.shutdown(Shutdown::Both));
-                        });
-                    }
-                }
-            });
-        }
-        Proxy { up, bytes, conns }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
     }
 }
 
@@ -373,14 +319,14 @@ fn main() {
             random_block(i, size)
         });
         let dirty_kib: u64 = pair.field(0, "out-of-sync").parse().unwrap();
-        let before = proxy.bytes.load(Ordering::Relaxed);
-        proxy.up.store(true, Ordering::SeqCst);
+        let before = proxy.bytes();
+        proxy.restore();
         // The reconnect waits out the backoff the cut built up; the resync is timed from there.
         pair.wait(|p| p.field(0, "connection-state") == "Connected");
         let t = Instant::now();
         pair.wait(|p| p.in_sync() && p.field(0, "out-of-sync") == "0");
         let secs = t.elapsed().as_secs_f64();
-        let wire = proxy.bytes.load(Ordering::Relaxed) - before;
+        let wire = proxy.bytes() - before;
         let dirty = dirty_kib * 1024;
         let bitmap = (size / 4096 / 8) as u64;
         println!(

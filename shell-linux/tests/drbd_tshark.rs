@@ -1047,25 +1047,6 @@ fn write_pcap(flow: &Flow, path: &Path, cork: bool) {
     std::fs::write(path, &p.out).unwrap();
 }
 
-fn no_malformed(tshark: &Path, pcap: &Path, name: &str) {
-    let bad = Process::new(tshark)
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
-            "--enable-heuristic",
-            "drbd_tcp",
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= error",
-        ])
-        .output()
-        .unwrap();
-    let bad_text = String::from_utf8_lossy(&bad.stdout);
-    assert!(
-        bad.status.success() && bad_text.trim().is_empty(),
-        "{name}: malformed or expert errors:\n{bad_text}"
-    );
-}
-
 /// The corked capture: tshark finds every PDU, in order, however the segments cut them.
 fn tshark_corked(name: &str, flow: &Flow) {
     let Some(tshark) = tshark() else { return };
@@ -1133,7 +1114,7 @@ fn tshark_corked(name: &str, flow: &Flow) {
         "{name}: meta socket PDUs"
     );
     assert!(shared > 0, "{name}: corking put no two PDUs in one segment");
-    no_malformed(&tshark, &pcap, name);
+    tools::no_malformed(&tshark, &pcap, name);
     let _ = std::fs::remove_file(&pcap);
 }
 
@@ -1239,7 +1220,7 @@ fn tshark_check(name: &str, flow: &Flow) {
         rows.len()
     );
 
-    no_malformed(&tshark, &pcap, name);
+    tools::no_malformed(&tshark, &pcap, name);
     let _ = std::fs::remove_file(&pcap);
 }
 

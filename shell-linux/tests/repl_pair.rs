@@ -150,11 +150,11 @@ fn a_cut_link_resyncs_only_the_dirty_blocks() {
         dirty_kib <= (64 + 32) * 4,
         "only written blocks are dirty: {dirty_kib} KiB"
     );
-    let before = proxy.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let before = proxy.bytes();
     proxy.restore();
     p.wait("the pair reconnects and resyncs", Pair::in_sync);
     assert_eq!(last_resync_kib(&p.log(0)), dirty_kib);
-    let wire = proxy.bytes.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let wire = proxy.bytes() - before;
     // The handshake, bitmap exchange and pings are a few KiB; the data is the dirty blocks.
     let dirty = dirty_kib * 1024;
     assert!(
@@ -409,22 +409,7 @@ fn a_live_capture_of_the_agents_decodes_with_nothing_malformed() {
         pdus > 100 && commands.len() >= 12,
         "{pdus} DRBD PDUs of kinds {commands:?}"
     );
-    let bad = Command::new(&tshark)
-        .args(["-n", "-r"])
-        .arg(&pcap)
-        .args([
-            "--enable-heuristic",
-            "drbd_tcp",
-            "-Y",
-            "_ws.malformed || _ws.expert.severity >= error",
-        ])
-        .output()
-        .unwrap();
-    let bad_text = String::from_utf8_lossy(&bad.stdout);
-    assert!(
-        bad.status.success() && bad_text.trim().is_empty(),
-        "malformed or expert errors:\n{bad_text}"
-    );
+    tools::no_malformed(&tshark, &pcap, "live capture");
 }
 
 #[test]

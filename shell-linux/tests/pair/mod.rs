@@ -1,20 +1,21 @@
 //! Two real keelsond agents on loopback replicating one resource, `r0`: their configuration,
 //! `keelctl` against either, NBD writes with `qemu-io`, and a TCP proxy between them that can
-//! cut the link (a fault the agents see as a dead connection, not as a command).
+//! cut the link (`examples/common/proxy.rs`).
 //!
 //! Every wait is a bounded poll; ports are per test so tests run in parallel.
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::{s, scratch, Daemon, KEELCTL};
+
+#[path = "../../examples/common/proxy.rs"]
+mod proxy;
+pub use proxy::Proxy;
 
 /// How long a pair may take to connect, sync or settle.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -280,78 +281,4 @@ pub fn bytes_at(path: &Path, off: u64, len: usize) -> Vec<u8> {
     let mut b = vec![0u8; len];
     std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, off).unwrap();
     b
-}
-
-/// A TCP forwarder per (listen port, target port) that can cut every connection and refuse
-/// new ones, and counts the bytes it carries.
-pub struct Proxy {
-    up: Arc<AtomicBool>,
-    pub bytes: Arc<AtomicU64>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    pub fn start(routes: [(u16, u16); 2]) -> Proxy {
-        let up = Arc::new(AtomicBool::new(true));
-        let bytes = Arc::new(AtomicU64::new(0));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        for (listen, target) in routes {
-            let l = TcpListener::bind(("127.0.0.1", listen)).unwrap();
-            let (up, bytes, conns) = (up.clone(), bytes.clone(), conns.clone());
-            std::thread::spawn(move || {
-                for c in l.incoming() {
-                    let Ok(c) = c else { continue };
-                    if !up.load(Ordering::SeqCst) {
-                        drop(c);
-                        continue;
-                    }
-                    let to: SocketAddr = ([127, 0, 0, 1], target).into();
-                    let Ok(t) = TcpStream::connect(to) else {
-                        continue;
-                    };
-                    let _ = c.set_nodelay(true);
-                    let _ = t.set_nodelay(true);
-                    {
-                        let mut v = conns.lock().unwrap();
-                        v.push(c.try_clone().unwrap());
-                        v.push(t.try_clone().unwrap());
-                    }
-                    for (mut a, mut b) in [(c.try_clone().unwrap(), t.try_clone().unwrap()), (t, c)]
-                    {
-                        let bytes = bytes.clone();
-                        std::thread::spawn(move || {
-                            let mut buf = vec![0u8; 1 << 16];
-                            loop {
-                                match a.read(&mut buf) {
-                                    Ok(0) | Err(_) => break,
-                                    Ok(n) => {
-                                        if b.write_all(&buf[..n]).is_err() {
-                                            break;
-                                        }
-                                        bytes.fetch_add(n as u64, Ordering::Relaxed);
-                                    }
-                                }
-                            }
-                            let _ = a.shutdown(Shutdown::Both);
-                            let _ = b.shutdown(Shutdown::Both);
-                        });
-                    }
-                }
-            });
-        }
-        Proxy { up, bytes, conns }
-    }
-
-    /// Cuts every connection (RST-like: both directions shut) and refuses new ones.
-    pub fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// Lets connections through again.
-    pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
 }

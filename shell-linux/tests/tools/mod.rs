@@ -37,3 +37,24 @@ pub fn mounted(path: &Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Asserts that Wireshark finds nothing malformed and no expert error in `pcap` (DRBD
+/// heuristics on); `name` labels the failure.
+pub fn no_malformed(tshark: &Path, pcap: &Path, name: &str) {
+    let bad = std::process::Command::new(tshark)
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "--enable-heuristic",
+            "drbd_tcp",
+            "-Y",
+            "_ws.malformed || _ws.expert.severity >= error",
+        ])
+        .output()
+        .unwrap();
+    let bad_text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        bad.status.success() && bad_text.trim().is_empty(),
+        "{name}: malformed or expert errors:\n{bad_text}"
+    );
+}
