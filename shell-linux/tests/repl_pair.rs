@@ -66,6 +66,17 @@ fn replicates_with(protocol: &'static str, name: &str, base: u16) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same export on 127.0.0.1 TCP.
+    let o = Command::new("qemu-io")
+        .args(["-f", "raw", "-c", "write -P 0x77 12M 1M"])
+        .arg(format!("nbd://127.0.0.1:{}/r0", base + 4))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("failed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Protocol C: on the peer's disk when acknowledged. A and B: soon after.
     if protocol == "C" {
         assert!(
@@ -76,6 +87,9 @@ fn replicates_with(protocol: &'static str, name: &str, base: u16) {
         p.wait("the secondary has every write", Pair::identical);
     }
     assert_eq!(bytes_at(&p.img(1), 0, rand.len()), rand);
+    assert!(bytes_at(&p.img(1), 12 << 20, 1 << 20)
+        .iter()
+        .all(|&b| b == 0x77));
     // The secondary refuses writes through its own export.
     let o = qemu_io(&p.nbd(1), &["write -P 1 0 4k".into()]);
     assert!(!o.status.success() || String::from_utf8_lossy(&o.stdout).contains("failed"));
