@@ -10,13 +10,14 @@
 //! | `features/locks` | [`Locks`] |
 //! | `performance/write-behind` | [`WriteBehind`] |
 //! | `cluster/replicate` | [`Replicate`], its per-file state in a [`ReplicateArena`](super::replicate::ReplicateArena) the caller gives per node ([`Builtin::table_with`]) |
-//! | `cluster/distribute` | every fop fails ENOTSUP (not yet implemented) |
+//! | `cluster/distribute` | [`Distribute`] |
 
 use core::fmt;
 
 use heapless::Vec;
 
 use super::args::{errno, Reply, Request};
+use super::distribute::{DhtLocal, DhtRef, Distribute};
 use super::engine::{CallError, Ctx, Translator, Unwound};
 use super::event::Event;
 use super::frame::FrameRef;
@@ -50,6 +51,8 @@ pub enum Builtin<'m> {
     Locks(Locks),
     /// `performance/write-behind`.
     WriteBehind(WriteBehind),
+    /// `cluster/distribute`.
+    Distribute(Distribute),
     /// `cluster/replicate`.
     Replicate(Replicate<'m>),
     /// A type whose fops are not implemented: each fails with ENOTSUP.
@@ -68,6 +71,20 @@ pub enum Local {
     Draining(Draining),
     /// replicate: a fan-out, read, lookup, transaction or heal.
     Afr(replicate::Local),
+    /// distribute: which of its fops in flight this frame's is.
+    Dht(DhtRef),
+}
+
+impl DhtLocal for Local {
+    fn dht(&mut self) -> Option<&mut DhtRef> {
+        match self {
+            Local::Dht(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn from_dht(r: DhtRef) -> Self {
+        Local::Dht(r)
+    }
 }
 
 impl AfrLocal for Local {
@@ -127,6 +144,7 @@ impl Translator for Builtin<'_> {
             Builtin::Locks(l) => l.call(cx, frame, req),
             Builtin::WriteBehind(w) => w.call(cx, frame, req),
             Builtin::Replicate(r) => r.call(cx, frame, req),
+            Builtin::Distribute(d) => d.call(cx, frame, req),
             Builtin::Unsupported => cx.unwind(frame, Reply::error(errno::ENOTSUP)),
         }
     }
@@ -143,13 +161,16 @@ impl Translator for Builtin<'_> {
             Builtin::Locks(l) => l.unwound(cx, frame, from),
             Builtin::WriteBehind(w) => w.unwound(cx, frame, from),
             Builtin::Replicate(r) => r.unwound(cx, frame, from),
+            Builtin::Distribute(d) => d.unwound(cx, frame, from),
             _ => cx.unwind(frame, from.reply),
         }
     }
 
     fn notify(&mut self, from: usize, event: Event) {
-        if let Builtin::Replicate(r) = self {
-            r.notify(from, event);
+        match self {
+            Builtin::Replicate(r) => r.notify(from, event),
+            Builtin::Distribute(d) => d.notify(from, event),
+            _ => {}
         }
     }
 
@@ -175,6 +196,13 @@ pub enum BuildError {
         /// Translators in the graph.
         needed: usize,
     },
+    /// This node's configuration is one Keelson does not implement.
+    Unsupported {
+        /// The node.
+        node: usize,
+        /// What is missing.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -186,6 +214,7 @@ impl fmt::Display for BuildError {
             BuildError::Capacity { needed } => {
                 write!(f, "the translator table needs room for {needed} entries")
             }
+            BuildError::Unsupported { node, reason } => write!(f, "volume {node}: {reason}"),
         }
     }
 }
@@ -240,7 +269,13 @@ impl<'m> Builtin<'m> {
                     Replicate::from_graph(g, i, tables)
                         .map_or(Builtin::Unsupported, Builtin::Replicate)
                 }
-                Some(Kind::Distribute) | None => Builtin::Unsupported,
+                Some(Kind::Distribute) => Builtin::Distribute(
+                    Distribute::from_graph(g, i).map_err(|e| BuildError::Unsupported {
+                        node: i,
+                        reason: e.reason(),
+                    })?,
+                ),
+                None => Builtin::Unsupported,
             };
             t.push(b)
                 .map_err(|_| BuildError::Capacity { needed: g.len() })?;

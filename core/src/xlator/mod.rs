@@ -30,6 +30,8 @@
 //!   events and background self-heal (§5.4).
 //! - [`xattrop`]: xattrop's dict layout and posix's rule for applying it (§3.3).
 //! - [`dht_hash`]: `gf_dm_hashfn`, DHT's name hash (§5.3).
+//! - [`distribute`]: `cluster/distribute`: placement by name hash and directory layouts,
+//!   linkto files, listings over the subvolumes (§5.3).
 //! - [`handle`]: storage/posix's on-disk names: [`Gfid`], `.glusterfs` handles, gfid2path keys.
 //!
 //! ```
@@ -49,6 +51,7 @@ pub mod builtin;
 pub mod ctx;
 pub mod dht_hash;
 pub mod dirent;
+pub mod distribute;
 pub mod engine;
 pub mod event;
 pub mod fop;
