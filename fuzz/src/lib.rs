@@ -25,6 +25,7 @@
 //!   partitions and mutated traffic.
 //! - [`volfile`]: GlusterFS volfiles through parse, graph build, init, events, dump and fini.
 //! - [`xlator`]: translator graphs running fop sequences: frames unwind once, none leak.
+//! - [`xlator_dht`]: cluster/distribute graphs with ram and fuzzer-answered posix bricks.
 //!
 //! A violated invariant panics with the inputs involved, so libFuzzer records it as a crash.
 
@@ -47,3 +48,4 @@ pub mod stream;
 pub mod text;
 pub mod volfile;
 pub mod xlator;
+pub mod xlator_dht;
