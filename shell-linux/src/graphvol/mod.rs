@@ -21,11 +21,14 @@
 //! one preallocated buffer, so the engine path allocates nothing per fop (the brick's own
 //! calls still build paths). Large reads and writes are split into [`CHUNK`]-byte fops.
 //!
-//! Locations are built as glusterfs's bridge builds them when it knows no path: `/NAME` under
-//! the root, `<gfid:PARENT>/NAME` elsewhere, `<gfid:GFID>` for an object by gfid, `/` for the
-//! root.
+//! Locations carry full paths, as glusterfs's bridge builds them from its inode table: every
+//! directory met (looked up, made, listed, renamed) is remembered by gfid with its parent and
+//! name ([`paths`]), so an entry in it is `/a/b/NAME` and the directory itself `/a/b`
+//! (cluster/distribute hashes those paths to place a new directory's ranges). An object whose
+//! path is not known is `<gfid:GFID>` (an entry in it `<gfid:PARENT>/NAME`), `/` is the root.
 
 pub mod owned;
+pub mod paths;
 pub mod posix;
 
 use std::ffi::{OsStr, OsString};
@@ -55,6 +58,7 @@ use crate::volfilecmd::CheckedGraph;
 use crate::volume::Volume;
 
 use owned::Owned;
+use paths::Paths;
 use posix::Leaf;
 
 /// Most bytes one readv or writev carries; larger FUSE reads and writes become several fops.
@@ -156,6 +160,8 @@ struct Shared {
     state: Mutex<State>,
     xlators: Vec<XlatorInfo>,
     next_fd: AtomicU64,
+    /// Directory paths by gfid (never held while taking `state`).
+    paths: Mutex<Paths>,
 }
 
 /// A translator graph served as a [`Volume`]; clones share the graph (one serves FUSE, one
@@ -199,15 +205,25 @@ fn full(_: BufferFull) -> io::Error {
     io::Error::from_raw_os_error(errno::ENAMETOOLONG)
 }
 
-/// A loc for `name` in `parent` (see the module doc for the path).
-fn entry_loc(w: &mut RequestBytes<'_>, parent: &Gfid, name: &OsStr) -> Result<Loc, BufferFull> {
+/// A loc for `name` in `parent`, whose path is `dir` when known (see the module doc).
+fn entry_loc(
+    w: &mut RequestBytes<'_>,
+    parent: &Gfid,
+    dir: Option<&[u8]>,
+    name: &OsStr,
+) -> Result<Loc, BufferFull> {
     let start = w.len();
-    let path = if *parent == Gfid::ROOT {
-        w.put(b"/")?
-    } else {
-        w.put(b"<gfid:")?;
-        w.put(&parent.canonical())?;
-        w.put(b">/")?
+    let path = match dir {
+        _ if *parent == Gfid::ROOT => w.put(b"/")?,
+        Some(d) => {
+            w.put(d)?;
+            w.put(b"/")?
+        }
+        None => {
+            w.put(b"<gfid:")?;
+            w.put(&parent.canonical())?;
+            w.put(b">/")?
+        }
     };
     let name = w.put(name.as_bytes())?;
     Ok(Loc {
@@ -221,10 +237,16 @@ fn entry_loc(w: &mut RequestBytes<'_>, parent: &Gfid, name: &OsStr) -> Result<Lo
     })
 }
 
-/// A loc for the object `gfid`.
-fn object_loc(w: &mut RequestBytes<'_>, gfid: &Gfid) -> Result<Loc, BufferFull> {
+/// A loc for the object `gfid`, whose path is `known` when it is a directory met before.
+fn object_loc(
+    w: &mut RequestBytes<'_>,
+    gfid: &Gfid,
+    known: Option<&[u8]>,
+) -> Result<Loc, BufferFull> {
     let path = if *gfid == Gfid::ROOT {
         w.put(b"/")?
+    } else if let Some(p) = known {
+        w.put(p)?
     } else {
         let start = w.len() as u32;
         w.put(b"<gfid:")?;
@@ -352,6 +374,7 @@ impl GraphVolume {
                 }),
                 xlators,
                 next_fd: AtomicU64::new(1),
+                paths: Mutex::new(Paths::default()),
             }),
         };
         if afr_nodes > 0 {
@@ -467,6 +490,22 @@ impl GraphVolume {
             }),
             None if !found => Err("the graph has no debug/io-stats translator".into()),
             None => Ok(out),
+        }
+    }
+
+    fn paths(&self) -> MutexGuard<'_, Paths> {
+        self.shared.paths.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The path of directory `gfid`, if known.
+    fn path_of(&self, gfid: &Gfid) -> Option<Vec<u8>> {
+        self.paths().path(gfid)
+    }
+
+    /// Notes what an entry turned out to be: a directory is remembered under its parent.
+    fn met(&self, parent: &Gfid, name: &OsStr, a: &Iatt) {
+        if a.ty == IaType::Dir {
+            self.paths().insert(a.gfid, parent, name);
         }
     }
 
@@ -641,6 +680,7 @@ fn stbuf(s: &SetAttr) -> (Iatt, i32) {
 
 impl Volume for GraphVolume {
     fn stat(&self, gfid: &Gfid, fh: u64) -> io::Result<Iatt> {
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
@@ -648,7 +688,7 @@ impl Volume for GraphVolume {
                     Request::Fstat { fd: Fd(fh) }
                 } else {
                     Request::Stat {
-                        loc: object_loc(w, gfid)?,
+                        loc: object_loc(w, gfid, known.as_deref())?,
                     }
                 })
             },
@@ -663,11 +703,12 @@ impl Volume for GraphVolume {
     }
 
     fn lookup(&self, parent: &Gfid, name: &OsStr) -> io::Result<Iatt> {
+        let pdir = self.path_of(parent);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Lookup {
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     xdata: Xdata::default(),
                 })
             },
@@ -679,6 +720,7 @@ impl Volume for GraphVolume {
                 }
             },
         )
+        .inspect(|a| self.met(parent, name, a))
     }
 
     fn create(
@@ -690,12 +732,13 @@ impl Volume for GraphVolume {
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
     ) -> io::Result<(Iatt, u64)> {
+        let pdir = self.path_of(parent);
         let fd = self.fd();
         self.call(
             creds(owner),
             |w| {
                 Ok(Request::Create {
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     flags,
                     mode: IaType::Reg.mode_bits() | (perm & 0o7777),
                     umask: 0,
@@ -721,11 +764,12 @@ impl Volume for GraphVolume {
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
     ) -> io::Result<Iatt> {
+        let pdir = self.path_of(parent);
         self.call(
             creds(owner),
             |w| {
                 Ok(Request::Mkdir {
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     mode: perm & 0o7777,
                     umask: 0,
                     xdata: Xdata {
@@ -738,6 +782,7 @@ impl Volume for GraphVolume {
                 Ok(entry_of(r)?.0)
             },
         )
+        .inspect(|a| self.met(parent, name, a))
     }
 
     fn symlink(
@@ -748,13 +793,14 @@ impl Volume for GraphVolume {
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
     ) -> io::Result<Iatt> {
+        let pdir = self.path_of(parent);
         self.call(
             creds(owner),
             |w| {
                 let linkpath = w.put(target.as_bytes())?;
                 Ok(Request::Symlink {
                     linkpath,
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     umask: 0,
                     xdata: Xdata {
                         gfid_req: Some(*gfid),
@@ -777,11 +823,12 @@ impl Volume for GraphVolume {
         gfid: &Gfid,
         owner: Option<(u32, u32)>,
     ) -> io::Result<Iatt> {
+        let pdir = self.path_of(parent);
         self.call(
             creds(owner),
             |w| {
                 Ok(Request::Mknod {
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     mode,
                     rdev,
                     umask: 0,
@@ -798,12 +845,14 @@ impl Volume for GraphVolume {
     }
 
     fn link(&self, gfid: &Gfid, newparent: &Gfid, newname: &OsStr) -> io::Result<Iatt> {
+        let npdir = self.path_of(newparent);
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Link {
-                    oldloc: object_loc(w, gfid)?,
-                    newloc: entry_loc(w, newparent, newname)?,
+                    oldloc: object_loc(w, gfid, known.as_deref())?,
+                    newloc: entry_loc(w, newparent, npdir.as_deref(), newname)?,
                     xdata: Xdata::default(),
                 })
             },
@@ -815,11 +864,12 @@ impl Volume for GraphVolume {
     }
 
     fn unlink(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
+        let pdir = self.path_of(parent);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Unlink {
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     flags: 0,
                 })
             },
@@ -828,16 +878,18 @@ impl Volume for GraphVolume {
     }
 
     fn rmdir(&self, parent: &Gfid, name: &OsStr) -> io::Result<()> {
+        let pdir = self.path_of(parent);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Rmdir {
-                    loc: entry_loc(w, parent, name)?,
+                    loc: entry_loc(w, parent, pdir.as_deref(), name)?,
                     flags: 0,
                 })
             },
             |r, _| checked(r),
         )
+        .inspect(|()| self.paths().remove_entry(parent, name))
     }
 
     fn rename(
@@ -847,25 +899,29 @@ impl Volume for GraphVolume {
         newparent: &Gfid,
         newname: &OsStr,
     ) -> io::Result<()> {
+        let npdir = self.path_of(newparent);
+        let opdir = self.path_of(oldparent);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Rename {
-                    oldloc: entry_loc(w, oldparent, oldname)?,
-                    newloc: entry_loc(w, newparent, newname)?,
+                    oldloc: entry_loc(w, oldparent, opdir.as_deref(), oldname)?,
+                    newloc: entry_loc(w, newparent, npdir.as_deref(), newname)?,
                 })
             },
             |r, _| checked(r),
         )
+        .inspect(|()| self.paths().rename(oldparent, oldname, newparent, newname))
     }
 
     fn readdir(&self, gfid: &Gfid) -> io::Result<Vec<DirEntry>> {
+        let known = self.path_of(gfid);
         let fd = self.fd();
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Opendir {
-                    loc: object_loc(w, gfid)?,
+                    loc: object_loc(w, gfid, known.as_deref())?,
                     fd,
                 })
             },
@@ -899,6 +955,7 @@ impl Volume for GraphVolume {
                             continue;
                         }
                         let Some(attr) = e.stat else { continue };
+                        self.met(gfid, OsStr::from_bytes(e.name), &attr);
                         out.push(DirEntry {
                             name: OsString::from_vec(e.name.to_vec()),
                             attr,
@@ -922,12 +979,13 @@ impl Volume for GraphVolume {
     }
 
     fn open(&self, gfid: &Gfid, flags: i32) -> io::Result<Option<u64>> {
+        let known = self.path_of(gfid);
         let fd = self.fd();
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Open {
-                    loc: object_loc(w, gfid)?,
+                    loc: object_loc(w, gfid, known.as_deref())?,
                     flags,
                     fd,
                 })
@@ -1046,6 +1104,7 @@ impl Volume for GraphVolume {
     }
 
     fn truncate(&self, gfid: &Gfid, fh: u64, size: u64) -> io::Result<Iatt> {
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
@@ -1056,7 +1115,7 @@ impl Volume for GraphVolume {
                     }
                 } else {
                     Request::Truncate {
-                        loc: object_loc(w, gfid)?,
+                        loc: object_loc(w, gfid, known.as_deref())?,
                         offset: size,
                     }
                 })
@@ -1069,6 +1128,7 @@ impl Volume for GraphVolume {
     }
 
     fn setattr(&self, gfid: &Gfid, fh: u64, s: &SetAttr) -> io::Result<Iatt> {
+        let known = self.path_of(gfid);
         let (stbuf, valid) = stbuf(s);
         self.call(
             Creds::default(),
@@ -1081,7 +1141,7 @@ impl Volume for GraphVolume {
                     }
                 } else {
                     Request::Setattr {
-                        loc: object_loc(w, gfid)?,
+                        loc: object_loc(w, gfid, known.as_deref())?,
                         stbuf,
                         valid,
                     }
@@ -1095,11 +1155,12 @@ impl Volume for GraphVolume {
     }
 
     fn readlink(&self, gfid: &Gfid) -> io::Result<PathBuf> {
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Readlink {
-                    loc: object_loc(w, gfid)?,
+                    loc: object_loc(w, gfid, known.as_deref())?,
                     size: libc::PATH_MAX as u32,
                 })
             },
@@ -1115,11 +1176,12 @@ impl Volume for GraphVolume {
     }
 
     fn getxattr(&self, gfid: &Gfid, name: &str) -> io::Result<Vec<u8>> {
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Getxattr {
-                    loc: object_loc(w, gfid)?,
+                    loc: object_loc(w, gfid, known.as_deref())?,
                     name: w.put(name.as_bytes())?,
                 })
             },
@@ -1134,11 +1196,12 @@ impl Volume for GraphVolume {
     }
 
     fn setxattr(&self, gfid: &Gfid, name: &str, value: &[u8]) -> io::Result<()> {
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Setxattr {
-                    loc: object_loc(w, gfid)?,
+                    loc: object_loc(w, gfid, known.as_deref())?,
                     name: w.put(name.as_bytes())?,
                     value: w.put(value)?,
                     flags: 0,
@@ -1149,11 +1212,12 @@ impl Volume for GraphVolume {
     }
 
     fn removexattr(&self, gfid: &Gfid, name: &str) -> io::Result<()> {
+        let known = self.path_of(gfid);
         self.call(
             Creds::default(),
             |w| {
                 Ok(Request::Removexattr {
-                    loc: object_loc(w, gfid)?,
+                    loc: object_loc(w, gfid, known.as_deref())?,
                     name: w.put(name.as_bytes())?,
                 })
             },
@@ -1175,7 +1239,7 @@ impl Volume for GraphVolume {
             Creds::default(),
             |w| {
                 Ok(Request::Statfs {
-                    loc: object_loc(w, &Gfid::ROOT)?,
+                    loc: object_loc(w, &Gfid::ROOT, None)?,
                 })
             },
             |r, _| {
