@@ -9,6 +9,10 @@
 //! `trusted.glusterfs.dht` layout and `.mds` marker on every brick (the root's healed one
 //! included). The Keelson mount also lists every directory with exactly the names made.
 //!
+//! The standard tools (`cp -a`, `diff -r`, `ls -lR`, `mv`, `ln`, `tar`, ...) also give the
+//! same tree on a Keelson distribute mount as on a plain directory, and leave each brick
+//! consistent.
+//!
 //! Nothing lists a directory through the glusterfs mount: its readdir over distribute loops
 //! on this machine's ext4 bricks.
 //!
@@ -25,8 +29,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use fusetree::wait;
-use keelson_linux::brick::xattr;
+use fusetree::{make_source, standard_tools, wait};
+use keelson_linux::brick::{check::check, xattr, Brick};
 use tools::mounted;
 
 const KEELCTL: &str = env!("CARGO_BIN_EXE_keelctl");
@@ -53,7 +57,7 @@ fn scratch(name: &str) -> PathBuf {
         .stderr(Stdio::null())
         .status();
     let _ = fs::remove_dir_all(&dir);
-    for d in BRICKS.iter().chain(&["mnt"]) {
+    for d in BRICKS.iter().chain(&["mnt", "ref"]) {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
     let vol = VOLFILE.replace("DIR", dir.to_str().unwrap());
@@ -415,4 +419,38 @@ fn files_and_layouts_land_where_glusterfs_puts_them() {
         panic!("no root layout")
     };
     assert_eq!(&root[..4], &[0, 0, 0, 1]);
+}
+
+#[test]
+fn standard_tools_work_on_a_distribute_mount() {
+    let dir = scratch("tools");
+    make_source(&dir);
+    let mut k = Mount::keelson(&dir);
+    standard_tools(&dir, &k.mnt.clone());
+    k.unmount();
+    for b in BRICKS {
+        let brick = Brick::open(&dir.join(b)).unwrap();
+        assert_eq!(check(&brick).unwrap(), Vec::<String>::new(), "{b}");
+    }
+    // Mounted again, distribute finds everything from what the bricks hold.
+    let mut k = Mount::keelson(&dir);
+    let m = k.mnt.display().to_string();
+    fusetree::sh(
+        &format!("diff -r --no-dereference -x fifo '{m}/src' ref/src"),
+        &dir,
+    );
+    fusetree::sh("rm -r src src2", &k.mnt);
+    assert_eq!(
+        fs::read_dir(&k.mnt).unwrap().count(),
+        0,
+        "rm -r left something"
+    );
+    k.unmount();
+    for b in BRICKS {
+        let left: Vec<_> = fs::read_dir(dir.join(b))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [".glusterfs"], "{b}");
+    }
 }
