@@ -6,7 +6,8 @@
 //! - [`layout`]: ranges, their assignment to a new directory ([`layout_of`]), the
 //!   `trusted.glusterfs.dht` xattr form, anomalies, and [`hashed_subvol`].
 //! - [`tables`]: what is remembered between fops: layouts, file locations, open fds.
-//! - `call`: the frame-local state of a fop in flight ([`DhtCall`]) and the fan-out machinery.
+//! - `call`: the state of a fop in flight (kept in the translator, one [`DhtRef`] in the
+//!   frame) and the fan-out machinery.
 //! - `flow`: each fop's steps; `readdir`: listings merged over the subvolumes.
 //!
 //! What each fop does:
@@ -36,10 +37,18 @@
 //!
 //! Differences from glusterfs: no namespace or layout locks are taken (the engine runs one
 //! request's steps in order); a directory missing on some subvolume is left without a range
-//! instead of being recreated; readdirp hides linkto files by mode alone (the xattr is not
-//! fetched per entry); `min-free-disk`, rebalance and migration are not implemented; a
-//! custom `rsync-hash-regex` or `extra-hash-regex` is refused when the graph is built (the
-//! default regex is matched byte-wise, and `none` is honoured).
+//! instead of being recreated; a file found only by asking everyone gets no linkto file on
+//! its hashed subvolume; readdirp hides linkto files by mode alone (the xattr is not fetched
+//! per entry); a directory rename that fails on some subvolumes is not rolled back;
+//! `min-free-disk`, rebalance and migration are not implemented; a custom
+//! `rsync-hash-regex` or `extra-hash-regex` is refused when the graph is built (the default
+//! regex is matched byte-wise, and `none` is honoured).
+//!
+//! Capacities (so that a distribute translator is no larger than write-behind in a table of
+//! built-ins): [`SUBVOLS_MAX`] subvolumes; [`CALLS`] fop in flight per translator (another
+//! meanwhile fails with EAGAIN); [`tables::LAYOUTS`] layouts, [`tables::FILES`] file
+//! locations (forgetting the least recently used, which costs a lookup later) and
+//! [`tables::FDS`] open fds (one more open fails with ENOMEM).
 //!
 //! Internal fds (rmdir's listing) are numbered from [`INTERNAL_FD`] up, a range an
 //! originator is not expected to use.
