@@ -11,7 +11,9 @@
 //!
 //! The standard tools (`cp -a`, `diff -r`, `ls -lR`, `mv`, `ln`, `tar`, ...) also give the
 //! same tree on a Keelson distribute mount as on a plain directory, and leave each brick
-//! consistent.
+//! consistent. A brick whose directory goes away is CHILD_DOWN: the other bricks' files read
+//! on, names hashing to it fail with ENOTCONN, listings show the rest, and all is back when it
+//! returns.
 //!
 //! Nothing lists a directory through the glusterfs mount: its readdir over distribute loops
 //! on this machine's ext4 bricks.
@@ -453,4 +455,72 @@ fn standard_tools_work_on_a_distribute_mount() {
             .collect();
         assert_eq!(left, [".glusterfs"], "{b}");
     }
+}
+
+/// The brick `name` lands on in directory `dir` of the test volfile (its subvolumes sort as
+/// `dist-locks-0/1/2`, on bricks b0/b1/b2).
+fn brick_of(dir: &str, name: &str) -> &'static str {
+    use keelson_core::xlator::distribute::{hashed_subvol, layout_of};
+    let k = hashed_subvol(&layout_of(dir.as_bytes(), 3), name.as_bytes()).unwrap();
+    BRICKS[k]
+}
+
+#[test]
+fn a_brick_that_goes_away_is_skipped_and_back_again_later() {
+    let dir = scratch("away");
+    let mut k = Mount::keelson(&dir);
+    let mnt = k.mnt.clone();
+    fs::create_dir(mnt.join("d")).unwrap();
+    let names: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
+    for n in &names {
+        fs::write(mnt.join("d").join(n), n.as_bytes()).unwrap();
+    }
+    for n in &names {
+        assert!(
+            dir.join(brick_of("/d", n)).join("d").join(n).is_file(),
+            "{n}"
+        );
+    }
+    fs::rename(dir.join("b1"), dir.join("b1.away")).unwrap();
+    // Files on the other bricks read as before; those on b1 fail (the first failure finds the
+    // brick gone: CHILD_DOWN), and so do new names that hash to it.
+    for n in &names {
+        let got = fs::read(mnt.join("d").join(n));
+        if brick_of("/d", n) == "b1" {
+            assert!(got.is_err(), "{n} lives on the brick that went away");
+        } else {
+            assert_eq!(got.unwrap(), n.as_bytes(), "{n}");
+        }
+    }
+    let mut made = 0;
+    for i in 0..10 {
+        let n = format!("new{i}");
+        let r = fs::write(mnt.join("d").join(&n), b"x");
+        if brick_of("/d", &n) == "b1" {
+            let e = r.unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{n}: {e}");
+        } else {
+            r.unwrap();
+            made += 1;
+        }
+    }
+    assert!(made > 0);
+    // The listing shows what the bricks that are up hold.
+    let listed: Vec<String> = fs::read_dir(mnt.join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().to_string())
+        .collect();
+    for n in &names {
+        assert_eq!(listed.contains(n), brick_of("/d", n) != "b1", "{n}");
+    }
+    // Back: CHILD_UP, and every file reads again.
+    fs::rename(dir.join("b1.away"), dir.join("b1")).unwrap();
+    for n in &names {
+        assert_eq!(
+            fs::read(mnt.join("d").join(n)).unwrap(),
+            n.as_bytes(),
+            "{n}"
+        );
+    }
+    k.unmount();
 }

@@ -269,12 +269,14 @@ impl<'m> Builtin<'m> {
                     Replicate::from_graph(g, i, tables)
                         .map_or(Builtin::Unsupported, Builtin::Replicate)
                 }
-                Some(Kind::Distribute) => Builtin::Distribute(
-                    Distribute::from_graph(g, i).map_err(|e| BuildError::Unsupported {
-                        node: i,
-                        reason: e.reason(),
-                    })?,
-                ),
+                Some(Kind::Distribute) => {
+                    Builtin::Distribute(Distribute::from_graph(g, i).map_err(|e| {
+                        BuildError::Unsupported {
+                            node: i,
+                            reason: e.reason(),
+                        }
+                    })?)
+                }
                 None => Builtin::Unsupported,
             };
             t.push(b)

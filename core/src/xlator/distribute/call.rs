@@ -155,6 +155,8 @@ pub struct DhtCall {
     /// The directory whose layout is loaded.
     pub(super) dir: Loc,
     pub(super) layout: Layout,
+    /// The layout was read with a subvolume down (not healed, not remembered).
+    pub(super) partial: bool,
     pub(super) hashed: u8,
     pub(super) found: Found,
     /// Rename/link: the source and destination.
@@ -190,6 +192,7 @@ impl DhtCall {
             loc: Loc::default(),
             dir: Loc::default(),
             layout: Layout::default(),
+            partial: false,
             hashed: NONE,
             found: Found::default(),
             src: Found::default(),
@@ -341,6 +344,7 @@ impl Distribute {
         self.reset(st, phase, targets);
         st.seq = targets & layout::mask(self.subvolumes());
         st.layout = Layout::empty(self.subvolumes());
+        st.partial = false;
         Out::Wait
     }
 

@@ -443,6 +443,13 @@ impl Distribute {
         if a.holes == 0 && a.overlaps == 0 {
             return self.layout_ready(cx, frame, st);
         }
+        // dht_selfheal_directory: with a subvolume down, the layout is not rewritten (nor
+        // remembered); a name in the missing range is taken to live on a down subvolume.
+        let all = layout::mask(n) & !self.decommissioned;
+        if a.down > 0 || self.up_mask() & all != all {
+            st.partial = true;
+            return self.layout_ready(cx, frame, st);
+        }
         let participants = super::call::bits(
             st.slots[..n]
                 .iter()
@@ -539,14 +546,17 @@ impl Distribute {
         frame: FrameRef,
         st: &mut DhtCall,
     ) -> Result<Out, CallError> {
-        if !st.dir.gfid.is_null() && st.layout.count() > 0 {
+        if !st.dir.gfid.is_null() && st.layout.count() > 0 && !st.partial {
             self.tables.layouts.put(st.dir.gfid, st.layout);
         }
+        // A name in the range a down subvolume holds (its xattr could not be read).
+        let down = lowest(layout::mask(self.subvolumes()) & !self.up_mask());
         let up = self.up_mask();
         match st.cont {
             Cont::LookupHashed => {
                 let loc = st.loc;
                 let h = self.hashed_of(cx, frame, &st.layout, &loc)?;
+                let h = h.or(if st.partial { down } else { None });
                 st.hashed = h.map_or(NONE, |h| h as u8);
                 st.found.hashed = st.hashed;
                 let req = Self::lookup_req(st, loc);
@@ -561,7 +571,11 @@ impl Distribute {
             Cont::Create | Cont::Mkdir => {
                 let loc = st.loc;
                 let Some(h) = self.hashed_of(cx, frame, &st.layout, &loc)? else {
-                    return fail(errno::EIO);
+                    return fail(if st.partial && down.is_some() {
+                        errno::ENOTCONN
+                    } else {
+                        errno::EIO
+                    });
                 };
                 if !self.is_up(h) {
                     return fail(errno::ENOTCONN);
@@ -696,13 +710,20 @@ impl Distribute {
                     self.found(cx, frame, st)
                 }
                 _ => {
+                    // Nothing anywhere up: the name may live on its hashed subvolume, if that
+                    // one is down.
+                    let absent = if st.hashed != NONE && !self.is_up(h) {
+                        errno::ENOTCONN
+                    } else {
+                        errno::ENOENT
+                    };
                     let e = st
                         .slots
                         .iter()
                         .find(|s| {
                             s.failed() && s.errno != errno::ENOENT && s.errno != errno::ESTALE
                         })
-                        .map_or(errno::ENOENT, |s| s.errno);
+                        .map_or(absent, |s| s.errno);
                     self.not_found(cx, frame, st, e)
                 }
             },
