@@ -49,11 +49,7 @@ impl Handle {
     /// Opens the resource's disks, binds its listener and starts its thread (`up`).
     pub fn start(cfg: ResourceConfig) -> io::Result<Handle> {
         let (tx, rx) = mpsc::channel();
-        let snapshot = Arc::new(Mutex::new(Snapshot {
-            status: empty_status(),
-            ended: false,
-        }));
-        let (link, waker) = link::open(cfg.clone(), rx, snapshot.clone())?;
+        let (link, waker, snapshot) = link::open(cfg.clone(), rx)?;
         let size = link.size();
         let thread = std::thread::Builder::new()
             .name(format!("repl-{}", cfg.name))
@@ -117,26 +113,6 @@ impl Drop for Handle {
             }
             let _ = t.join();
         }
-    }
-}
-
-/// A status before the thread's first turn.
-fn empty_status() -> keelson_core::repl::node::Status {
-    use keelson_core::repl::conn::{ConnState, DiskState, Generation, ReplState};
-    keelson_core::repl::node::Status {
-        role: Role::Secondary,
-        peer_role: Role::Unknown,
-        conn: ConnState::StandAlone,
-        repl: ReplState::Off,
-        disk: DiskState::Diskless,
-        peer_disk: DiskState::DUnknown,
-        out_of_sync_bits: 0,
-        resync: None,
-        user_paused: false,
-        peer_paused: false,
-        generation: Generation::just_created(),
-        writes_in_flight: 0,
-        size_sectors: 0,
     }
 }
 

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use keelson_core::reconnect::{self, Reconnect};
 use keelson_core::repl::admin::{Failure, Flag, RetCode, StateError, Verb};
-use keelson_core::repl::conn::{
-    Action, CommandError, ConnState, DisconnectReason, Event, Role, SocketId,
-};
+use keelson_core::repl::conn::{Action, ConnState, DisconnectReason, Event, Role, SocketId};
 use keelson_core::repl::node::{
     Completion, Io, Node, NodeError, NodeEvent, ReadFor, Status, WriteData, WriteId,
 };
@@ -255,8 +253,7 @@ fn ms(d: Duration) -> u64 {
 pub fn open(
     cfg: ResourceConfig,
     rx: Receiver<Request>,
-    snapshot: Arc<Mutex<Snapshot>>,
-) -> io::Result<(Link, Arc<Waker>)> {
+) -> io::Result<(Link, Arc<Waker>, Arc<Mutex<Snapshot>>)> {
     let (disk, loaded) = Disk::open(&cfg)?;
     let send = vec![0u8; cfg.node.min_send_buffer()];
     let node = Node::new(
@@ -278,11 +275,10 @@ pub fn open(
     let mut reconnect = Reconnect::new(0);
     reconnect.set_backoff(connect_int, connect_int.saturating_mul(8));
     reconnect.set_probe_interval(0);
-    let status = node.status(0);
-    *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Snapshot {
-        status,
+    let snapshot = Arc::new(Mutex::new(Snapshot {
+        status: node.status(0),
         ended: false,
-    };
+    }));
     Ok((
         Link {
             cfg,
@@ -296,7 +292,7 @@ pub fn open(
             want_connect: false,
             start: Instant::now(),
             rx,
-            snapshot,
+            snapshot: snapshot.clone(),
             waiting: VecDeque::new(),
             writes: HashMap::new(),
             groups: HashMap::new(),
@@ -308,6 +304,7 @@ pub fn open(
             last_conn: ConnState::StandAlone,
         },
         waker,
+        snapshot,
     ))
 }
 
@@ -959,7 +956,7 @@ impl Link {
             Request::Stop { reply } => {
                 if self.node.role() == Role::Primary {
                     if let Err(e) = self.node.secondary(now) {
-                        let _ = reply.send(Err(failure(Verb::Secondary, e)));
+                        let _ = reply.send(Err(Failure::of_node(Verb::Secondary, e)));
                         return None;
                     }
                 }
@@ -1118,7 +1115,7 @@ impl Link {
         self.drain();
         r.map_err(|e| {
             tracing::warn!(resource = %self.name(), "{}: {e}", verb.spec().name);
-            failure(verb, e)
+            Failure::of_node(verb, e)
         })
     }
 }
@@ -1157,29 +1154,4 @@ fn io_error(e: Option<NodeError>) -> io::Error {
         _ => libc::EIO,
     };
     io::Error::from_raw_os_error(errno)
-}
-
-/// The DRBD failure a refused command reports.
-pub fn failure(verb: Verb, e: NodeError) -> Failure {
-    match e {
-        NodeError::NoUpToDateDisk => StateError::NoUpToDateDisk.into(),
-        NodeError::Command(CommandError::TwoPrimaries) => StateError::TwoPrimaries.into(),
-        NodeError::Command(CommandError::NotStandAlone) | NodeError::Connected => match verb {
-            Verb::Connect => RetCode::NetConfigured.into(),
-            _ => RetCode::Connected.into(),
-        },
-        NodeError::NotEstablished => StateError::NeedConnection.into(),
-        NodeError::ResyncRunning => StateError::ResyncRunning.into(),
-        NodeError::Primary => match verb {
-            Verb::Detach | Verb::Down => StateError::DeviceInUse.into(),
-            _ => StateError::PrimaryNop.into(),
-        },
-        NodeError::Diskless => match verb {
-            Verb::Detach => RetCode::NoDisk.into(),
-            _ => StateError::IsDiskless.into(),
-        },
-        NodeError::Attached => RetCode::DiskConfigured.into(),
-        NodeError::RequestPending | NodeError::Busy => StateError::InTransientState.into(),
-        _ => RetCode::InvalidRequest.into(),
-    }
 }

@@ -6,6 +6,10 @@
 
 use core::fmt;
 
+use super::table::Verb;
+use crate::repl::conn::CommandError;
+use crate::repl::node::NodeError;
+
 macro_rules! codes {
     ($(#[$m:meta])* $name:ident { $( $(#[$vm:meta])* $var:ident = $num:literal, $text:literal; )* }) => {
         $(#[$m])*
@@ -180,6 +184,35 @@ impl From<RetCode> for Failure {
 impl From<StateError> for Failure {
     fn from(s: StateError) -> Failure {
         Failure::State(s)
+    }
+}
+
+impl Failure {
+    /// What drbdsetup reports when the node refuses `verb` with `e` (the same refusal can mean
+    /// different codes for different verbs: "Primary" is DeviceInUse for detach, PrimaryNop
+    /// otherwise).
+    pub fn of_node(verb: Verb, e: NodeError) -> Failure {
+        match e {
+            NodeError::NoUpToDateDisk => StateError::NoUpToDateDisk.into(),
+            NodeError::Command(CommandError::TwoPrimaries) => StateError::TwoPrimaries.into(),
+            NodeError::Command(CommandError::NotStandAlone) | NodeError::Connected => match verb {
+                Verb::Connect => RetCode::NetConfigured.into(),
+                _ => RetCode::Connected.into(),
+            },
+            NodeError::NotEstablished => StateError::NeedConnection.into(),
+            NodeError::ResyncRunning => StateError::ResyncRunning.into(),
+            NodeError::Primary => match verb {
+                Verb::Detach | Verb::Down => StateError::DeviceInUse.into(),
+                _ => StateError::PrimaryNop.into(),
+            },
+            NodeError::Diskless => match verb {
+                Verb::Detach => RetCode::NoDisk.into(),
+                _ => StateError::IsDiskless.into(),
+            },
+            NodeError::Attached => RetCode::DiskConfigured.into(),
+            NodeError::RequestPending | NodeError::Busy => StateError::InTransientState.into(),
+            _ => RetCode::InvalidRequest.into(),
+        }
     }
 }
 
