@@ -6,9 +6,11 @@
 //! sends the bytes on the data socket, performs the local write and reports it with
 //! [`Primary::local_done`]. Acks from the meta socket go to [`Primary::handle_ack`] /
 //! [`Primary::handle_barrier_ack`]; finished writes come out of [`Primary::poll_completion`].
-//! An epoch closes after `max-epoch-size` writes or before a flush write; [`Primary::poll_barrier`]
-//! closes it when the shell's send queue runs dry, as DRBD's sender does when idle, so barrier
-//! acks keep the log short.
+//! An epoch closes after `max-epoch-size` writes, before a flush write, and when one of its
+//! writes completes to the application ([`Primary::close_due`], then [`Primary::poll_barrier`]):
+//! whatever the application issues after seeing a completion must land in a later epoch, and
+//! no sooner, so a pipelined stream of writes shares epochs (and the peer's flushes) as DRBD's
+//! does (`drbd_req_complete` starts a new transfer-log epoch).
 //!
 //! | protocol | dp_flags (pv ≥ 100) | the peer's answer that makes the write "net OK" |
 //! | --- | --- | --- |
@@ -159,6 +161,8 @@ pub struct Primary<const TL: usize> {
     seq: u32,
     epoch: u32,
     epoch_writes: u32,
+    /// A write of the current epoch completed: the epoch must close.
+    close_due: bool,
 }
 
 impl<const TL: usize> Primary<TL> {
@@ -172,6 +176,7 @@ impl<const TL: usize> Primary<TL> {
             seq: 0,
             epoch: 1,
             epoch_writes: 0,
+            close_due: false,
         }
     }
 
@@ -278,7 +283,7 @@ impl<const TL: usize> Primary<TL> {
         } else {
             let agreed = self.cfg.agreed;
             let new_epoch = self.epoch_writes > 0
-                && (flags.flush || self.epoch_writes >= self.cfg.max_epoch_size);
+                && (flags.flush || self.close_due || self.epoch_writes >= self.cfg.max_epoch_size);
             if new_epoch {
                 len = self.barrier_frame().emit(&agreed, out)?;
                 entry.epoch = self.epoch.wrapping_add(1);
@@ -315,6 +320,7 @@ impl<const TL: usize> Primary<TL> {
             if new_epoch {
                 self.epoch = entry.epoch;
                 self.epoch_writes = 0;
+                self.close_due = false;
             }
             self.epoch_writes += 1;
             entry.flags |= flag::BARRIER_PENDING;
@@ -333,12 +339,20 @@ impl<const TL: usize> Primary<TL> {
     /// to close or no connection.
     pub fn poll_barrier(&mut self, out: &mut [u8]) -> Result<Option<usize>, DataError> {
         if self.link == Link::Disconnected || self.epoch_writes == 0 {
+            self.close_due = false;
             return Ok(None);
         }
         let n = self.barrier_frame().emit(&self.cfg.agreed, out)?;
         self.epoch = self.epoch.wrapping_add(1);
         self.epoch_writes = 0;
+        self.close_due = false;
         Ok(Some(n))
+    }
+
+    /// True when a write of the open epoch has completed, so the epoch must close now
+    /// ([`Self::poll_barrier`]).
+    pub fn close_due(&self) -> bool {
+        self.close_due
     }
 
     /// The local disk write of `id` finished.
@@ -375,7 +389,14 @@ impl<const TL: usize> Primary<TL> {
 
     /// The next application write that is complete (local write done, peer net OK or gone).
     pub fn poll_completion(&mut self) -> Option<Completion> {
-        self.tl.poll_completion()
+        let c = self.tl.poll_completion()?;
+        if self.link != Link::Disconnected
+            && self.epoch_writes > 0
+            && self.tl.get(c.id).is_some_and(|e| e.epoch == self.epoch)
+        {
+            self.close_due = true;
+        }
+        Some(c)
     }
 
     /// An ack from the meta socket: P_RECV_ACK, P_WRITE_ACK, P_WRITE_ACK_IN_SYNC, P_NEG_ACK, or
@@ -539,7 +560,7 @@ mod tests {
         let mut bm = DirtyBitmap::new(&mut store, 64 * 8).unwrap();
         let mut out = [0u8; 8192];
         let d = [1u8; 512];
-        let mut cmds = vec![];
+        let (mut cmds, mut ids) = (vec![], vec![]);
         for (i, flush) in [false, false, false, true].into_iter().enumerate() {
             let f = WriteFlags {
                 flush,
@@ -547,12 +568,16 @@ mod tests {
             };
             let s = p.write(i as u64, &d, f, &mut bm, &mut out).unwrap();
             cmds.extend(frames(&out[..s.len], &agreed));
-            // Protocol A: complete once the local write is done.
-            p.local_done(s.id, true).unwrap();
-            assert!(p.poll_completion().unwrap().replicated);
+            ids.push(s.id);
         }
         use Command::{Barrier as B, Data as D};
         assert_eq!(cmds, [D, D, B, D, B, D]);
+        // Protocol A: complete once the local write is done.
+        for id in ids {
+            p.local_done(id, true).unwrap();
+            assert!(p.poll_completion().unwrap().replicated);
+        }
+        p.poll_barrier(&mut out).unwrap().unwrap();
         // pv 96: no ack bits; h80 headers.
         let s = p
             .write(9, &d, WriteFlags::default(), &mut bm, &mut out)
@@ -568,6 +593,48 @@ mod tests {
                 set_size: 3
             })
             .is_err());
+    }
+
+    /// DRBD's rule: a completion closes its epoch (what the application writes after seeing
+    /// it must be ordered after it), while writes in flight together share one epoch.
+    #[test]
+    fn a_completion_closes_its_epoch() {
+        let agreed = Agreed::new(122, 0);
+        let mut p = Primary::<8>::new(PrimaryConfig::new(Protocol::C, agreed));
+        p.connected(agreed, false);
+        let mut store = [0u8; 8];
+        let mut bm = DirtyBitmap::new(&mut store, 64 * 8).unwrap();
+        let mut out = [0u8; 8192];
+        let d = [1u8; 4096];
+        let mut cmds = vec![];
+        let mut write = |p: &mut Primary<8>, sector: u64, cmds: &mut std::vec::Vec<Command>| {
+            let s = p
+                .write(sector, &d, WriteFlags::default(), &mut bm, &mut out)
+                .unwrap();
+            cmds.extend(frames(&out[..s.len], &agreed));
+            p.local_done(s.id, true).unwrap();
+            s.id
+        };
+        let w1 = write(&mut p, 0, &mut cmds);
+        write(&mut p, 8, &mut cmds);
+        assert!(!p.close_due());
+        // w1 completes: the epoch {w1, w2} must close; w3 opens the next one behind a barrier.
+        let mut st = [0u8; 8];
+        let mut bm2 = DirtyBitmap::new(&mut st, 64 * 8).unwrap();
+        p.handle_ack(Command::WriteAck, &ack(w1, 0), &mut bm2)
+            .unwrap();
+        assert_eq!(p.poll_completion().map(|c| c.id), Some(w1));
+        assert!(p.close_due());
+        write(&mut p, 16, &mut cmds);
+        assert!(!p.close_due());
+        use Command::{Barrier as B, Data as D};
+        assert_eq!(cmds, [D, D, B, D]);
+        assert_eq!(p.transfer_log().oldest_unacked(), Some((1, 2)));
+        // A completion of an older epoch's write does not close the open one.
+        p.handle_ack(Command::WriteAck, &ack(2, 8), &mut bm2)
+            .unwrap();
+        assert_eq!(p.poll_completion().map(|c| c.id), Some(2));
+        assert!(!p.close_due());
     }
 
     #[test]

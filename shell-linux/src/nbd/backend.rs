@@ -1,8 +1,9 @@
 //! What an export is served from: the [`Backend`] trait the connection threads call, and
 //! [`FileBackend`] over a regular file or a block device.
 //!
-//! The replicated DRBD device plugs in here later: its `write_at` returns once the peer has
-//! the write (protocol C), and a secondary reports `read_only`.
+//! A backend whose writes wait on something slow (the replicated device waits for the peer's
+//! ack) queues them instead ([`Backend::queues_writes`], [`Backend::submit_write`]): the
+//! connection then keeps several in flight and replies as each finishes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -10,6 +11,32 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use nix::fcntl::{fallocate, FallocateFlags};
+
+/// The answer to one [`Backend::submit_write`], given once with [`Done::finish`]. Dropped
+/// unanswered it answers EIO, so a backend that loses a write cannot hang its connection.
+pub struct Done(Option<Box<dyn FnOnce(io::Result<()>) + Send>>);
+
+impl Done {
+    /// An answer that goes to `f`.
+    pub fn new(f: impl FnOnce(io::Result<()>) + Send + 'static) -> Done {
+        Done(Some(Box::new(f)))
+    }
+
+    /// Answers with `r`.
+    pub fn finish(mut self, r: io::Result<()>) {
+        if let Some(f) = self.0.take() {
+            f(r);
+        }
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(io::Error::from_raw_os_error(libc::EIO)));
+        }
+    }
+}
 
 /// The storage behind one export. Calls come from several connection threads at once, so the
 /// methods take `&self`; each call finishes (or fails) before its reply is sent.
@@ -40,6 +67,18 @@ pub trait Backend: Send + Sync {
     fn write_zeroes(&self, offset: u64, len: u64, may_trim: bool) -> io::Result<()> {
         let _ = may_trim;
         write_zero_blocks(self, offset, len)
+    }
+
+    /// Whether writes are better started with [`Self::submit_write`] and answered later: the
+    /// connection keeps reading requests while they are in flight.
+    fn queues_writes(&self) -> bool {
+        false
+    }
+
+    /// Starts writing `data` at `offset`; `done` gets the result, on any thread, once the write
+    /// is complete as [`Self::write_at`]'s return would mean. The default is `write_at`.
+    fn submit_write(&self, data: &[u8], offset: u64, done: Done) {
+        done.finish(self.write_at(data, offset));
     }
 
     /// Whether a flush on one connection covers writes made through another

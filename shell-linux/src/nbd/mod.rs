@@ -23,7 +23,7 @@ pub mod conn;
 pub mod exports;
 pub mod server;
 
-pub use backend::{Backend, FileBackend};
+pub use backend::{Backend, Done, FileBackend};
 pub use conn::{serve_stream, Ended};
 pub use exports::ExportTable;
 pub use server::{Endpoint, Server};

@@ -14,7 +14,7 @@ use mio::Waker;
 
 use super::link::{self, Request, Snapshot};
 use super::resource::ResourceConfig;
-use crate::nbd::Backend;
+use crate::nbd::{Backend, Done};
 
 /// The channel into a resource's thread.
 #[derive(Clone)]
@@ -165,14 +165,33 @@ impl Backend for Device {
     }
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        self.aligned(offset, data.len() as u64)?;
-        let data = data.to_vec();
-        self.ask(|reply| Request::Write {
-            offset,
+        let (tx, rx) = mpsc::channel();
+        self.submit_write(
             data,
+            offset,
+            Done::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or_else(|_| Err(gone()))
+    }
+
+    fn queues_writes(&self) -> bool {
+        true
+    }
+
+    /// The write goes to the resource's thread, which answers once the protocol is satisfied.
+    fn submit_write(&self, data: &[u8], offset: u64, done: Done) {
+        if let Err(e) = self.aligned(offset, data.len() as u64) {
+            return done.finish(Err(e));
+        }
+        // A thread that is gone drops the request, and the dropped answer says EIO.
+        self.chan.send(Request::Write {
+            offset,
+            data: data.to_vec(),
             fua: false,
-            reply,
-        })
+            reply: done,
+        });
     }
 
     fn flush(&self) -> io::Result<()> {

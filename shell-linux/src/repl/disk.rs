@@ -150,6 +150,11 @@ impl Disk {
         ))
     }
 
+    /// A second handle on the backing file (for the flush thread).
+    pub fn data_handle(&self) -> io::Result<File> {
+        self.data.try_clone()
+    }
+
     /// Device size in bytes.
     pub fn size(&self) -> u64 {
         self.size

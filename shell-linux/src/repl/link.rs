@@ -25,7 +25,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::disk::{Disk, AL_EXTENTS};
 use super::entropy::OsEntropy;
+use super::flusher::Flusher;
 use super::resource::ResourceConfig;
+use crate::nbd::Done;
 
 /// The node as the agent runs it.
 pub type AgentNode = Node<OsEntropy, Vec<u8>, AL_EXTENTS>;
@@ -41,7 +43,7 @@ pub enum Request {
         /// Force unit access.
         fua: bool,
         /// Answered when the write completed as the protocol promises.
-        reply: Sender<io::Result<()>>,
+        reply: Done,
     },
     /// Read `len` bytes at byte `offset`.
     Read {
@@ -99,8 +101,8 @@ const WAKER: Token = Token(1);
 const RX_LIMIT: usize = 4 << 20;
 /// Receive buffer per socket: the limit plus room for the largest packet (1 MiB + header).
 const RX_BUF: usize = RX_LIMIT + (2 << 20);
-/// Bytes queued for a socket before we stop asking the node for more.
-const TX_LIMIT: usize = 2 << 20;
+/// Data-socket bytes the node may queue beyond one largest write.
+const SEND_AHEAD: usize = 8 << 20;
 
 struct Sock {
     stream: TcpStream,
@@ -108,8 +110,6 @@ struct Sock {
     rx: Vec<u8>,
     rx_start: usize,
     rx_end: usize,
-    tx: Vec<u8>,
-    tx_start: usize,
     readable: bool,
 }
 
@@ -121,57 +121,24 @@ impl Sock {
             rx: vec![0u8; RX_BUF],
             rx_start: 0,
             rx_end: 0,
-            tx: Vec::new(),
-            tx_start: 0,
             readable: true,
         }
     }
 
-    fn tx_len(&self) -> usize {
-        self.tx.len() - self.tx_start
-    }
-
-    /// Writes what it can; Err = the socket is dead.
-    fn flush(&mut self) -> io::Result<()> {
-        while self.tx_start < self.tx.len() {
-            match self.stream.write(&self.tx[self.tx_start..]) {
+    /// Writes what the socket takes of `bytes` now (the rest stays in the node's queue, which
+    /// is where the bytes are sent from: no copy); Err = the socket is dead.
+    fn send(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut at = 0;
+        while at < bytes.len() {
+            match self.stream.write(&bytes[at..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.tx_start += n,
+                Ok(n) => at += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        if self.tx_start == self.tx.len() {
-            self.tx.clear();
-            self.tx_start = 0;
-        } else if self.tx_start > (1 << 20) {
-            self.tx.drain(..self.tx_start);
-            self.tx_start = 0;
-        }
-        Ok(())
-    }
-
-    /// Sends `bytes` after what is queued: straight from the caller's buffer when nothing is
-    /// queued (the common case; saves a copy of every P_DATA), the rest queued.
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut at = 0;
-        if self.tx_len() == 0 {
-            while at < bytes.len() {
-                match self.stream.write(&bytes[at..]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => at += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        if at < bytes.len() {
-            self.tx.extend_from_slice(&bytes[at..]);
-            self.flush()?;
-        }
-        Ok(())
+        Ok(at)
     }
 
     /// Reads what there is into the free end of the buffer; Ok(false) = EOF. The buffer is
@@ -208,7 +175,7 @@ struct Group {
     /// Pieces not yet submitted (the node was busy).
     more: bool,
     failed: bool,
-    reply: Sender<io::Result<()>>,
+    reply: Done,
 }
 
 struct AppRead {
@@ -222,6 +189,9 @@ pub struct Link {
     cfg: ResourceConfig,
     node: Box<AgentNode>,
     disk: Disk,
+    flusher: Flusher,
+    /// A flush finished during this turn.
+    flush_ended: bool,
     poll: Poll,
     listener: Option<TcpListener>,
     socks: HashMap<u32, Sock>,
@@ -240,7 +210,6 @@ pub struct Link {
     reads: HashMap<u64, AppRead>,
     flushes: HashMap<u64, Sender<io::Result<()>>>,
     stopping: Option<Sender<Result<(), Failure>>>,
-    scratch: Vec<u8>,
     last_conn: ConnState,
 }
 
@@ -255,7 +224,9 @@ pub fn open(
     rx: Receiver<Request>,
 ) -> io::Result<(Link, Arc<Waker>, Arc<Mutex<Snapshot>>)> {
     let (disk, loaded) = Disk::open(&cfg)?;
-    let send = vec![0u8; cfg.node.min_send_buffer()];
+    // Room for several writes ahead of the socket: while the peer flushes an epoch, later
+    // writes queue here instead of stalling the application (DRBD leans on sndbuf the same way).
+    let send = vec![0u8; cfg.node.min_send_buffer() + SEND_AHEAD];
     let node = Node::new(
         cfg.node.clone(),
         loaded.meta,
@@ -267,6 +238,7 @@ pub fn open(
     .map_err(|e| io::Error::other(format!("resource {}: {e}", cfg.name)))?;
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let flusher = Flusher::start(disk.data_handle()?, waker.clone(), &cfg.name)?;
     let mut listener = TcpListener::bind(cfg.address)
         .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", cfg.address)))?;
     poll.registry()
@@ -284,6 +256,8 @@ pub fn open(
             cfg,
             node: Box::new(node),
             disk,
+            flusher,
+            flush_ended: false,
             poll,
             listener: Some(listener),
             socks: HashMap::new(),
@@ -300,7 +274,6 @@ pub fn open(
             reads: HashMap::new(),
             flushes: HashMap::new(),
             stopping: None,
-            scratch: vec![0u8; 256 << 10],
             last_conn: ConnState::StandAlone,
         },
         waker,
@@ -419,14 +392,23 @@ impl Link {
         self.take_requests();
         self.check_connects();
         let ids: Vec<u32> = self.socks.keys().copied().collect();
-        for id in ids {
-            self.receive(id);
+        loop {
+            self.flush_ended = false;
+            self.finish_flushes();
+            for &id in &ids {
+                self.receive(id);
+            }
+            let now = self.now();
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+            }
+            self.drain();
+            // A flush that ended meanwhile frees the data socket's buffered epoch: go again
+            // rather than wait for an event that already came.
+            if !self.flush_ended {
+                break;
+            }
         }
-        let now = self.now();
-        if self.node.poll_timeout().is_some_and(|t| t <= now) {
-            self.node.handle_timeout(now);
-        }
-        self.drain();
         self.pace_connects();
         self.publish(false);
     }
@@ -482,7 +464,6 @@ impl Link {
 
     fn close(&mut self, id: u32) {
         if let Some(mut s) = self.socks.remove(&id) {
-            let _ = s.flush();
             let _ = self.poll.registry().deregister(&mut s.stream);
             let _ = s.stream.shutdown(std::net::Shutdown::Both);
         }
@@ -503,11 +484,8 @@ impl Link {
         };
         if s.connecting.is_some() {
             self.finish_connect(id);
-            return;
         }
-        if s.flush().is_err() {
-            self.lost(id);
-        }
+        // Otherwise the turn that follows sends what the node has queued.
     }
 
     /// Connects in progress that resolved or timed out.
@@ -593,11 +571,13 @@ impl Link {
         if alive.is_err() {
             eof = true;
         }
+        let data_sock = self.node.data_socket() == Some(SocketId(id));
         loop {
             let Some(s) = self.socks.get_mut(&id) else {
                 return;
             };
-            if s.rx_start >= s.rx_end {
+            if s.rx_start >= s.rx_end || (data_sock && self.flusher.busy()) {
+                // A flush runs: the next epoch's writes wait in the buffer until it ends.
                 break;
             }
             let now = ms(self.start.elapsed());
@@ -641,6 +621,7 @@ impl Link {
                 progress = true;
                 self.event(e);
             }
+            progress |= self.finish_flushes();
             while let Some(c) = self.node.poll_completion() {
                 progress = true;
                 self.complete(c);
@@ -654,25 +635,44 @@ impl Link {
         }
     }
 
+    /// Reports finished flushes to the node; true if any.
+    fn finish_flushes(&mut self) -> bool {
+        let mut any = false;
+        while let Some((token, ok)) = self.flusher.poll() {
+            any = true;
+            self.flush_ended = true;
+            let now = self.now();
+            let _ = self.node.io_done(now, token, ok);
+        }
+        any
+    }
+
     fn transmit(&mut self) -> bool {
         let mut any = false;
         let now = self.now();
-        while self.socks.values().all(|s| s.tx_len() < TX_LIMIT) {
-            let Some((id, n)) = self.node.poll_transmit(now, &mut self.scratch) else {
-                break;
-            };
-            any = true;
-            match self.socks.get_mut(&id.0) {
-                Some(s) => {
-                    if s.send(&self.scratch[..n]).is_err() {
-                        self.lost(id.0);
+        loop {
+            let (socks, mut dead, mut gone) = (&mut self.socks, None, None);
+            let sent = self
+                .node
+                .poll_transmit_with(now, |id, bytes| match socks.get_mut(&id.0) {
+                    Some(s) => s.send(bytes).unwrap_or_else(|_| {
+                        dead = Some(id);
+                        0
+                    }),
+                    None => {
+                        gone = Some(id);
+                        0
                     }
-                }
-                None => {
-                    // Bytes for a socket that is gone: the node hears it closed.
-                    self.node.handle_closed(now, id);
-                }
+                });
+            if let Some(id) = dead {
+                self.lost(id.0);
+            } else if let Some(id) = gone {
+                // Bytes for a socket that is gone: the node hears it closed.
+                self.node.handle_closed(now, id);
+            } else if sent.is_none() {
+                break;
             }
+            any = true;
         }
         any
     }
@@ -736,8 +736,9 @@ impl Link {
                     let _ = self.node.io_done(now, token, ok);
                 }
                 Io::Flush { .. } => {
-                    let ok = self.disk.flush().is_ok();
-                    let _ = self.node.io_done(now, token, ok);
+                    if !self.flusher.start_flush(token) {
+                        let _ = self.node.io_done(now, token, false);
+                    }
                 }
                 Io::PersistMeta { meta, .. } => {
                     let ok = self.disk.store_meta(&meta).is_ok();
@@ -878,7 +879,7 @@ impl Link {
                 reply,
             } => {
                 if self.node.role() != Role::Primary {
-                    let _ = reply.send(Err(io::Error::from_raw_os_error(libc::EROFS)));
+                    reply.finish(Err(io::Error::from_raw_os_error(libc::EROFS)));
                     return None;
                 }
                 let g = self.next_group;
@@ -1056,7 +1057,7 @@ impl Link {
                 } else {
                     Ok(())
                 };
-                let _ = group.reply.send(r);
+                group.reply.finish(r);
             }
         }
     }

@@ -4,12 +4,14 @@
 //! - [`resource`]: [`ResourceConfig`], the `resources { NAME { … } }` section, checked whole.
 //! - [`disk`]: [`Disk`](disk::Disk), the backing file and the v08 meta-data file.
 //! - [`link`]: the resource thread: sockets, reconnect pacing, disk operations, requests.
+//! - [`flusher`]: the resource's flush thread.
 //! - [`device`]: [`Handle`] (commands, status, `down`) and [`Device`], the NBD backend.
 //! - [`entropy`]: the OS random generator for challenges and UUIDs.
 
 pub mod device;
 pub mod disk;
 pub mod entropy;
+pub mod flusher;
 pub mod link;
 pub mod resource;
 

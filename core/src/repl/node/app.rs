@@ -147,7 +147,11 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
     /// The next finished application request.
     pub fn poll_completion(&mut self) -> Option<Completion> {
         let c = self.completions.pop_front().or_else(|| {
-            self.primary.poll_completion().map(|c| Completion::Write {
+            let c = self.primary.poll_completion()?;
+            if self.primary.close_due() {
+                self.close_epoch();
+            }
+            Some(Completion::Write {
                 id: c.id,
                 ok: c.local_ok,
                 replicated: c.replicated,

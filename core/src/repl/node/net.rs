@@ -112,6 +112,40 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         self.events.pop_front()
     }
 
+    /// [`Self::poll_transmit`] without the copy: `send` sees a socket's queued bytes in place
+    /// and returns how many it took (0 when that socket is full; the data socket is offered
+    /// next); those are gone. `None` when nothing is due or `send` took nothing.
+    pub fn poll_transmit_with(
+        &mut self,
+        now: u64,
+        mut send: impl FnMut(SocketId, &[u8]) -> usize,
+    ) -> Option<(SocketId, usize)> {
+        self.now = now;
+        self.pump(now);
+        if let Some(id) = self.meta_sock.filter(|_| self.metaq.len() > 0) {
+            let n = self.metaq.take_with(u64::MAX, |b| send(id, b));
+            if n > 0 {
+                return Some((id, n));
+            }
+        }
+        let id = self.data_sock?;
+        if self.primary.close_due() {
+            self.close_epoch();
+        }
+        let limit = self.stream_limit();
+        let n = self.sendq.take_with(limit, |b| send(id, b));
+        if n > 0 {
+            self.pump(now);
+            return Some((id, n));
+        }
+        None
+    }
+
+    /// The socket the data stream runs on, once known.
+    pub fn data_socket(&self) -> Option<SocketId> {
+        self.data_sock
+    }
+
     /// Bytes for a socket: writes up to `buf.len()` bytes of the next socket's stream into
     /// `buf` and says which socket. Packets may be split across calls (the streams are TCP's).
     /// Drain it after every input; `None` when nothing is due.
@@ -128,10 +162,8 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
             }
         }
         let id = self.data_sock?;
-        let limit = self.stream_limit();
-        if self.sendq.end_pos() <= limit && self.sendq.is_empty() {
-            // Idle: close the epoch so the peer's barrier ack can release the transfer log
-            // (DRBD's sender does the same when its queue runs dry).
+        if self.primary.close_due() {
+            // Closing at the completion found no room in the queue; it has some now.
             self.close_epoch();
         }
         let n = self.sendq.take(buf, self.stream_limit());

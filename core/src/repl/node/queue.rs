@@ -32,10 +32,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> ByteQueue<B> {
         self.tail - self.head
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head == self.tail
-    }
-
     /// Stream position just past the last byte queued.
     pub(crate) fn end_pos(&self) -> u64 {
         self.base + self.len() as u64
@@ -67,12 +63,26 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> ByteQueue<B> {
     /// Copies up to `out.len()` bytes, not past stream position `limit`, into `out` and drops
     /// them; returns how many.
     pub(crate) fn take(&mut self, out: &mut [u8], limit: u64) -> usize {
+        self.take_with(limit, |src| {
+            let n = src.len().min(out.len());
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), src.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        })
+    }
+
+    /// Shows `f` the bytes queued up to stream position `limit` and drops as many as it says
+    /// it used (at most all of them); returns that.
+    pub(crate) fn take_with(&mut self, limit: u64, f: impl FnOnce(&[u8]) -> usize) -> usize {
         let allowed = limit.saturating_sub(self.base).min(self.len() as u64) as usize;
-        let n = allowed.min(out.len());
-        let (h, b) = (self.head, self.buf.as_ref());
-        if let (Some(dst), Some(src)) = (out.get_mut(..n), b.get(h..h + n)) {
-            dst.copy_from_slice(src);
-        }
+        let h = self.head;
+        let src = self.buf.as_ref().get(h..h + allowed).unwrap_or(&[]);
+        let n = if src.is_empty() {
+            0
+        } else {
+            f(src).min(src.len())
+        };
         self.head += n;
         self.base += n as u64;
         if self.head == self.tail {
@@ -115,7 +125,7 @@ mod tests {
         q.spare(1)[0] = b'z';
         q.commit(1);
         q.clear();
-        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
         assert_eq!(q.end_pos(), 11);
     }
 }
