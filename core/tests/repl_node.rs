@@ -7,6 +7,7 @@
 #[path = "common/node_sim.rs"]
 mod sim;
 
+use keelson_core::repl::admin::{Failure, RetCode, StateError, Verb};
 use keelson_core::repl::conn::{Config, ConnState, DiskState, ReplState, Role, WireProtocol};
 use keelson_core::repl::node::{
     md_flag, Completion, MetaState, NodeConfig, NodeError, NodeEvent, SyncSide,
@@ -456,8 +457,19 @@ fn split_brain_is_refused_then_discard_my_data_resolves_it() {
     );
     assert_eq!(&s.hosts[0].data[1000 * 512..1000 * 512 + a.len()], &a[..]);
     assert_eq!(&s.hosts[1].data[1000 * 512..1000 * 512 + b.len()], &b[..]);
-    // Node 1 gives up its changes.
+    // A Primary cannot be the side that discards; StandAlone has nothing to disconnect.
     let now = s.now;
+    assert_eq!(s.n(1).connect(now, true), Err(NodeError::Primary));
+    assert_eq!(
+        Failure::of_node(Verb::Connect, NodeError::Primary),
+        RetCode::DiscardImpossible.into()
+    );
+    assert_eq!(s.n(1).disconnect(now), Err(NodeError::StandAlone));
+    assert_eq!(
+        Failure::of_node(Verb::Disconnect, NodeError::StandAlone),
+        StateError::AlreadyStandalone.into()
+    );
+    // Node 1 gives up its changes.
     s.n(1).secondary(now).unwrap();
     s.n(1).connect(now, true).unwrap();
     s.n(0).connect(now, false).unwrap();
@@ -498,7 +510,7 @@ fn invalidate_and_invalidate_remote_run_full_syncs() {
     assert!(disks_equal(&s));
     // Disconnected invalidate: the next handshake makes node 1 target, full.
     let now = s.now;
-    s.n(1).disconnect(now);
+    s.n(1).disconnect(now).unwrap();
     s.run_until(s.now + 100);
     let now = s.now;
     s.n(1).invalidate(now).unwrap();
@@ -670,7 +682,7 @@ fn clean_detach_restarts_without_apply_al() {
     assert_eq!(s.n(0).detach(now), Err(NodeError::Primary));
     s.n(0).secondary(now).unwrap();
     assert_eq!(s.n(0).detach(now), Err(NodeError::Connected));
-    s.n(0).disconnect(now);
+    s.n(0).disconnect(now).unwrap();
     s.n(0).detach(now).unwrap();
     assert_eq!(s.n(0).disk(), DiskState::Diskless);
     s.run_until(s.now + 100);

@@ -112,7 +112,9 @@ pub fn check(data: &[u8]) {
             46..=49 if up => {
                 let _ = s.n(n).connect(now, op & 2 != 0);
             }
-            50 if up => s.n(n).disconnect(now),
+            50 if up => {
+                let _ = s.n(n).disconnect(now);
+            }
             51 if up => {
                 let _ = s.n(n).invalidate(now);
             }

@@ -18,6 +18,7 @@ use keelson_core::repl::admin::{
 use keelson_core::repl::conn::Role;
 
 use crate::nbd::{Endpoint, ExportTable, Server};
+use crate::repl::disk::{failed_area, Area};
 use crate::repl::{self, Handle, ResourceConfig};
 
 struct Running {
@@ -32,8 +33,8 @@ pub struct Resources {
     running: BTreeMap<String, Running>,
 }
 
-fn start(cfg: &ResourceConfig) -> Result<Running, String> {
-    let handle = Handle::start(cfg.clone()).map_err(|e| e.to_string())?;
+fn start(cfg: &ResourceConfig) -> std::io::Result<Running> {
+    let handle = Handle::start(cfg.clone())?;
     let nbd = start_exports(&handle);
     tracing::info!(resource = %cfg.name, address = %cfg.address, peer = %cfg.peer_address, "up");
     Ok(Running { handle, nbd })
@@ -101,7 +102,7 @@ impl Resources {
             }
             Err(e) => {
                 tracing::error!(resource = %name, "up: {e}");
-                Err(if e.starts_with("meta") {
+                Err(if failed_area(&e) == Some(Area::Meta) {
                     RetCode::OpenMdDisk.into()
                 } else {
                     RetCode::OpenDisk.into()

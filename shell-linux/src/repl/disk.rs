@@ -46,8 +46,47 @@ fn open_rw(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
 }
 
-fn ctx(path: &Path, what: &str, e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(format!("{what} {}: {e}", path.display()))
+/// Which of a resource's files could not be opened: drbdsetup answers the two differently
+/// (`OpenDisk`, `OpenMdDisk`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// The backing file or device.
+    Backing,
+    /// The meta-data file.
+    Meta,
+}
+
+/// Why [`Disk::open`] failed, carried inside its `io::Error`; see [`failed_area`].
+#[derive(Debug)]
+pub struct OpenError {
+    /// The file it failed on.
+    pub area: Area,
+    /// What went wrong, with the path.
+    pub detail: String,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let area = match self.area {
+            Area::Backing => "backing",
+            Area::Meta => "meta",
+        };
+        write!(f, "{area} {}", self.detail)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// The file an error of [`Disk::open`] is about, if it is one.
+pub fn failed_area(e: &io::Error) -> Option<Area> {
+    e.get_ref()?.downcast_ref::<OpenError>().map(|o| o.area)
+}
+
+fn ctx(path: &Path, area: Area, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(OpenError {
+        area,
+        detail: format!("{}: {e}", path.display()),
+    })
 }
 
 impl Disk {
@@ -59,7 +98,7 @@ impl Disk {
                 let size = cfg.size.ok_or_else(|| {
                     ctx(
                         &cfg.backing,
-                        "backing",
+                        Area::Backing,
                         "does not exist and no size is configured",
                     )
                 })?;
@@ -68,26 +107,26 @@ impl Disk {
                     .write(true)
                     .create_new(true)
                     .open(&cfg.backing)
-                    .map_err(|e| ctx(&cfg.backing, "backing", e))?;
+                    .map_err(|e| ctx(&cfg.backing, Area::Backing, e))?;
                 f.set_len(size)
-                    .map_err(|e| ctx(&cfg.backing, "backing", e))?;
+                    .map_err(|e| ctx(&cfg.backing, Area::Backing, e))?;
                 f
             }
-            Err(e) => return Err(ctx(&cfg.backing, "backing", e)),
+            Err(e) => return Err(ctx(&cfg.backing, Area::Backing, e)),
         };
         let actual = (&data)
             .seek(SeekFrom::End(0))
-            .map_err(|e| ctx(&cfg.backing, "backing", e))?;
+            .map_err(|e| ctx(&cfg.backing, Area::Backing, e))?;
         let size = cfg.size.unwrap_or(actual & !4095);
         if actual < size {
             return Err(ctx(
                 &cfg.backing,
-                "backing",
+                Area::Backing,
                 format!("holds {actual} bytes, smaller than the configured size {size}"),
             ));
         }
         if size == 0 {
-            return Err(ctx(&cfg.backing, "backing", "is empty"));
+            return Err(ctx(&cfg.backing, Area::Backing, "is empty"));
         }
         let sectors = size / 512;
         let meta = OpenOptions::new()
@@ -96,11 +135,11 @@ impl Disk {
             .create(true)
             .truncate(false)
             .open(&cfg.meta)
-            .map_err(|e| ctx(&cfg.meta, "meta", e))?;
+            .map_err(|e| ctx(&cfg.meta, Area::Meta, e))?;
         let mut block = vec![0u8; SUPERBLOCK_LEN];
-        let got = read_some(&meta, &mut block, 0).map_err(|e| ctx(&cfg.meta, "meta", e))?;
+        let got = read_some(&meta, &mut block, 0).map_err(|e| ctx(&cfg.meta, Area::Meta, e))?;
         let blank = got == 0 || block.iter().all(|&b| b == 0);
-        let bad = |e: &dyn std::fmt::Display| ctx(&cfg.meta, "meta", e);
+        let bad = |e: &dyn std::fmt::Display| ctx(&cfg.meta, Area::Meta, e);
         let (layout, sb, created) = if blank {
             let layout = Layout::new(sectors, cfg.node.al_ring_records).map_err(|e| bad(&e))?;
             let mut sb = Superblock::new(layout, AL_EXTENTS as u32, Some(cfg.node.conn.node_id));

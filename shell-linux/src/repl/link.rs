@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keelson_core::reconnect::{self, Reconnect};
-use keelson_core::repl::admin::{Failure, Flag, RetCode, StateError, Verb};
+use keelson_core::repl::admin::{Failure, Flag, RetCode, Verb};
 use keelson_core::repl::conn::{Action, ConnState, DisconnectReason, Event, Role, SocketId};
 use keelson_core::repl::node::{
     Completion, Io, Node, NodeError, NodeEvent, ReadFor, Status, WriteData, WriteId,
@@ -964,7 +964,8 @@ impl Link {
                 if !self.writes.is_empty() {
                     return Some(Request::Stop { reply });
                 }
-                self.node.disconnect(now);
+                // Already StandAlone is as good.
+                let _ = self.node.disconnect(now);
                 self.reconnect.disable(now as i64);
                 self.want_connect = false;
                 let ids: Vec<u32> = self.socks.keys().copied().collect();
@@ -1072,9 +1073,6 @@ impl Link {
             Verb::Primary => self.node.primary(now, flags.has(Flag::Force)),
             Verb::Secondary => self.node.secondary(now),
             Verb::Connect => {
-                if flags.has(Flag::DiscardMyData) && self.node.role() == Role::Primary {
-                    return Err(RetCode::DiscardImpossible.into());
-                }
                 let r = self.node.connect(now, flags.has(Flag::DiscardMyData));
                 if r.is_ok() {
                     self.reconnect.enable(now as i64);
@@ -1082,13 +1080,12 @@ impl Link {
                 r
             }
             Verb::Disconnect => {
-                if self.node.connection().conn_state() == ConnState::StandAlone {
-                    return Err(StateError::AlreadyStandalone.into());
+                let r = self.node.disconnect(now);
+                if r.is_ok() {
+                    self.reconnect.disable(now as i64);
+                    self.want_connect = false;
                 }
-                self.node.disconnect(now);
-                self.reconnect.disable(now as i64);
-                self.want_connect = false;
-                Ok(())
+                r
             }
             Verb::Attach => match Disk::open(&self.cfg) {
                 Ok((disk, loaded)) => {

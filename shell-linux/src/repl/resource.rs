@@ -342,6 +342,27 @@ mod tests {
         assert!(r.node.conn.auth.is_some());
     }
 
+    /// drbdsetup's OpenDisk / OpenMdDisk answers depend on which file failed; the error says.
+    #[test]
+    fn open_errors_say_which_file() {
+        use crate::repl::disk::{failed_area, Area, Disk};
+        let dir = std::env::temp_dir().join(format!("keelson-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = dir.join("r0.img");
+        let text = GOOD.replace("/tmp/r0.img", img.to_str().unwrap());
+        let e = Disk::open(&parse(&text).unwrap()[0]).err().unwrap();
+        assert_eq!(failed_area(&e), Some(Area::Backing));
+        assert!(e.to_string().starts_with("backing "), "{e}");
+        let text = text.replace(
+            "protocol",
+            "size = \"1M\"\n meta = \"/nonexistent/r0.meta\"\n protocol",
+        );
+        let e = Disk::open(&parse(&text).unwrap()[0]).err().unwrap();
+        assert_eq!(failed_area(&e), Some(Area::Meta));
+        assert_eq!(failed_area(&std::io::Error::other("x")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn errors_name_the_key() {
         let e = parse(&GOOD.replace("protocol = \"B\"", "protocol = \"D\"")).unwrap_err();

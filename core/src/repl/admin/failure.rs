@@ -203,6 +203,7 @@ impl Failure {
             NodeError::ResyncRunning => StateError::ResyncRunning.into(),
             NodeError::Primary => match verb {
                 Verb::Detach | Verb::Down => StateError::DeviceInUse.into(),
+                Verb::Connect => RetCode::DiscardImpossible.into(),
                 _ => StateError::PrimaryNop.into(),
             },
             NodeError::Diskless => match verb {
@@ -210,6 +211,7 @@ impl Failure {
                 _ => StateError::IsDiskless.into(),
             },
             NodeError::Attached => RetCode::DiskConfigured.into(),
+            NodeError::StandAlone => StateError::AlreadyStandalone.into(),
             NodeError::RequestPending | NodeError::Busy => StateError::InTransientState.into(),
             _ => RetCode::InvalidRequest.into(),
         }

@@ -98,6 +98,11 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
         if self.conn.conn_state() != ConnState::StandAlone {
             return Err(NodeError::Command(CommandError::NotStandAlone));
         }
+        // A Primary's data is what its users see; it cannot be the side that gives way (DRBD
+        // checks this with the net options, after the state).
+        if discard_my_data && self.role() == Role::Primary {
+            return Err(NodeError::Primary);
+        }
         self.conn.set_discard_my_data(discard_my_data);
         self.conn.connect(now);
         self.pump(now);
@@ -106,10 +111,14 @@ impl<R: Entropy, B: AsRef<[u8]> + AsMut<[u8]>, const AL: usize> Node<R, B, AL> {
 
     /// `disconnect`: close the connection and stay StandAlone. Writes not yet barrier-acked are
     /// marked out of sync.
-    pub fn disconnect(&mut self, now: u64) {
+    pub fn disconnect(&mut self, now: u64) -> Result<(), NodeError> {
         self.now = now;
+        if self.conn.conn_state() == ConnState::StandAlone {
+            return Err(NodeError::StandAlone);
+        }
         self.conn.disconnect(now);
         self.pump(now);
+        Ok(())
     }
 
     /// `attach`: take a disk's persisted state (as [`Self::new`] does), only while Diskless and

@@ -300,6 +300,8 @@ pub enum NodeError {
     Primary,
     /// No disk is attached.
     Diskless,
+    /// Neither connected nor trying to connect (`disconnect` has nothing to do).
+    StandAlone,
     /// A disk is attached already.
     Attached,
     /// A state change is already waiting for the peer's reply.
@@ -351,6 +353,7 @@ impl fmt::Display for NodeError {
             NodeError::ResyncRunning => f.write_str("a resync is running"),
             NodeError::Primary => f.write_str("not possible while primary"),
             NodeError::Diskless => f.write_str("no disk attached"),
+            NodeError::StandAlone => f.write_str("already StandAlone"),
             NodeError::Attached => f.write_str("a disk is attached"),
             NodeError::RequestPending => f.write_str("a state change awaits the peer's reply"),
             NodeError::BufferTooSmall { what, needed, have } => {
