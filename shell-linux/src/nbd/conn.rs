@@ -346,18 +346,8 @@ mod tests {
     use super::*;
     use crate::nbd::FileBackend;
 
-    /// A socketpair client: GO, a write, a read back, DISC; the server returns `Disconnect`.
-    #[test]
-    fn serve_stream_over_a_socketpair() {
-        let path = std::env::temp_dir().join(format!("keelson-nbd-conn-{}", std::process::id()));
-        std::fs::write(&path, vec![0u8; 8192]).unwrap();
-        let exports = ExportTable::new();
-        exports.insert("", Arc::new(FileBackend::open(&path, false).unwrap()));
-        let (mut client, server) = UnixStream::pair().unwrap();
-        let r = server.try_clone().unwrap();
-        let t = std::thread::spawn(move || serve_stream(r, server, &exports, Config::DEFAULT));
-
-        // Client flags (fixed newstyle, no zeroes), NBD_OPT_GO for the default export.
+    /// Client flags (fixed newstyle, no zeroes), NBD_OPT_GO for the default export.
+    fn go() -> Vec<u8> {
         let mut msg = vec![0u8, 0, 0, 3];
         let mut data = [0u8; 6];
         InfoRequest::emit(b"", &[], &mut data).unwrap();
@@ -369,6 +359,36 @@ mod tests {
         .emit(&data, &mut opt)
         .unwrap();
         msg.extend_from_slice(&opt);
+        msg
+    }
+
+    /// Appends NBD_CMD_DISC.
+    fn disc(msg: &mut Vec<u8>, cookie: u64) {
+        let mut req = [0u8; 28];
+        RequestRepr {
+            command: Command::Disc,
+            cookie,
+            flags: 0,
+            offset: 0,
+            length: 0,
+        }
+        .emit(&mut req)
+        .unwrap();
+        msg.extend_from_slice(&req);
+    }
+
+    /// A socketpair client: GO, a write, a read back, DISC; the server returns `Disconnect`.
+    #[test]
+    fn serve_stream_over_a_socketpair() {
+        let path = std::env::temp_dir().join(format!("keelson-nbd-conn-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; 8192]).unwrap();
+        let exports = ExportTable::new();
+        exports.insert("", Arc::new(FileBackend::open(&path, false).unwrap()));
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let r = server.try_clone().unwrap();
+        let t = std::thread::spawn(move || serve_stream(r, server, &exports, Config::DEFAULT));
+
+        let mut msg = go();
         let mut req = [0u8; 28];
         let write = RequestRepr {
             flags: 1,
@@ -389,16 +409,7 @@ mod tests {
         .emit(&mut req)
         .unwrap();
         msg.extend_from_slice(&req);
-        RequestRepr {
-            command: Command::Disc,
-            cookie: 3,
-            flags: 0,
-            offset: 0,
-            length: 0,
-        }
-        .emit(&mut req)
-        .unwrap();
-        msg.extend_from_slice(&req);
+        disc(&mut msg, 3);
         client.write_all(&msg).unwrap();
 
         let mut got = Vec::new();
@@ -464,17 +475,7 @@ mod tests {
         let r = server.try_clone().unwrap();
         let t = std::thread::spawn(move || serve_stream(r, server, &exports, Config::DEFAULT));
 
-        let mut msg = vec![0u8, 0, 0, 3];
-        let mut data = [0u8; 6];
-        InfoRequest::emit(b"", &[], &mut data).unwrap();
-        let mut opt = [0u8; 22];
-        OptionRequestRepr {
-            option: 7,
-            length: 6,
-        }
-        .emit(&data, &mut opt)
-        .unwrap();
-        msg.extend_from_slice(&opt);
+        let mut msg = go();
         let mut req = [0u8; 28];
         for cookie in 1..=3u64 {
             RequestRepr {
@@ -489,16 +490,7 @@ mod tests {
             msg.extend_from_slice(&req);
             msg.extend_from_slice(&[cookie as u8; 512]);
         }
-        RequestRepr {
-            command: Command::Disc,
-            cookie: 9,
-            flags: 0,
-            offset: 0,
-            length: 0,
-        }
-        .emit(&mut req)
-        .unwrap();
-        msg.extend_from_slice(&req);
+        disc(&mut msg, 9);
         client.write_all(&msg).unwrap();
 
         // All three reach the backend before any is answered.
