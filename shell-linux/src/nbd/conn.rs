@@ -110,7 +110,11 @@ pub(crate) fn serve<R: Read, W: Write + Send>(
         let ended = requests(&mut reader, &exports, &conn, config, tx);
         let replied = replier.join().unwrap_or(Ok(()));
         let ended = ended?;
-        replied.map(|()| ended)
+        // A client that left or broke the protocol cannot take its last replies anyway.
+        if ended == Ended::Disconnect {
+            replied?;
+        }
+        Ok(ended)
     })
 }
 

@@ -1,7 +1,9 @@
 //! One resource's thread: it owns the core [`Node`] and moves its bytes and time. A mio loop
 //! over the listener, the peer sockets and a waker; disk operations run synchronously on the
-//! backing and meta files ([`Disk`]); application I/O and commands arrive over a channel from
-//! [`Handle`](super::device::Handle)s.
+//! backing and meta files ([`Disk`]), except data flushes, which the [`Flusher`] thread runs;
+//! application I/O and commands arrive over a channel from [`Handle`](super::device::Handle)s.
+//! Bytes leave straight from the node's send queue, which holds several writes ahead of the
+//! socket.
 //!
 //! Outgoing connections are paced by the core reconnect FSM: the node asks for a connection
 //! (its own 8.4 rhythm of connect-int), and the FSM decides when it is made, backing off from
