@@ -52,6 +52,8 @@ fn replicates_with(protocol: &'static str, name: &str, base: u16) {
             )
         })
         .chain(["write -P 0x5a 8M 3M".to_string()])
+        // Unaligned: the export's 512-byte block size makes qemu read, modify and write.
+        .chain(["write -P 0x3c 16001000 3000".to_string()])
         .collect();
     write_ok(&p.nbd(0), &cmds);
     let rand: Vec<u8> = (0..(2u32 << 20))
@@ -90,6 +92,9 @@ fn replicates_with(protocol: &'static str, name: &str, base: u16) {
     assert!(bytes_at(&p.img(1), 12 << 20, 1 << 20)
         .iter()
         .all(|&b| b == 0x77));
+    let around = bytes_at(&p.img(1), 16_001_000 - 8, 3016);
+    assert!(around[..8].iter().chain(&around[3008..]).all(|&b| b == 0));
+    assert!(around[8..3008].iter().all(|&b| b == 0x3c));
     // The secondary refuses writes through its own export.
     let o = qemu_io(&p.nbd(1), &["write -P 1 0 4k".into()]);
     assert!(!o.status.success() || String::from_utf8_lossy(&o.stdout).contains("failed"));

@@ -69,6 +69,13 @@ pub trait Backend: Send + Sync {
         write_zero_blocks(self, offset, len)
     }
 
+    /// The smallest unit of I/O, advertised in `NBD_INFO_BLOCK_SIZE` so clients align their
+    /// requests (qemu then reads, modifies and writes around an unaligned one); requests not
+    /// aligned to it get EINVAL. A power of two; 1 = any byte.
+    fn min_block(&self) -> u32 {
+        1
+    }
+
     /// Whether writes are better started with [`Self::submit_write`] and answered later: the
     /// connection keeps reading requests while they are in flight.
     fn queues_writes(&self) -> bool {

@@ -74,6 +74,7 @@ impl Exports for Snapshot {
         Some(ExportInfo {
             read_only: b.read_only(),
             multi_conn: b.multi_conn(),
+            min_block: b.min_block(),
             ..ExportInfo::new(id, b.size())
         })
     }

@@ -176,6 +176,11 @@ impl Backend for Device {
         rx.recv().unwrap_or_else(|_| Err(gone()))
     }
 
+    /// The node takes whole sectors only.
+    fn min_block(&self) -> u32 {
+        512
+    }
+
     fn queues_writes(&self) -> bool {
         true
     }
